@@ -1,0 +1,139 @@
+// The `boxd` binary: the server and the operator's offline tools, on the same data dir.
+import { readFileSync } from 'node:fs'
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { createApp, DEFAULTS, resolveConfig, type App } from './app.js'
+import { createUser } from './auth/accounts.js'
+import type { Principal } from './auth/principal.js'
+import { CommandError, exitStatus } from './errors.js'
+import { p } from './registry/params.js'
+import { table, shortTime } from './registry/render.js'
+import { createLogger, type Config } from './services.js'
+
+const STDIN_LIMIT = 64 * 1024
+
+const int = (name: string) => (v: string) => {
+  if (!/^\d{1,5}$/.test(v) || Number(v) > 65535) throw new InvalidArgumentError(`${name} must be a port number (0-65535)`)
+  return Number(v)
+}
+
+const dataDirOption = () => new Option('--data-dir <dir>', 'data directory (SQLite, keys, machines)').env('BOXD_DATA_DIR').default(DEFAULTS.dataDir)
+
+function configFrom(o: Record<string, unknown>): Config {
+  return resolveConfig({
+    dataDir: o.dataDir as string | undefined,
+    domain: o.domain as string | undefined,
+    listen: o.listen as string | undefined,
+    sshPort: o.sshPort as number | undefined,
+    httpsPort: o.httpsPort as number | undefined,
+    httpPort: o.httpPort as number | undefined,
+    driver: o.driver as Config['driver'] | undefined,
+  })
+}
+
+/** Run `fn` with an app on the data dir; CommandErrors become `error: …` and their exit status. */
+async function withApp(o: Record<string, unknown>, fn: (app: App) => Promise<void> | void, logLevel = 'warn'): Promise<void> {
+  const app = createApp(configFrom(o), { log: createLogger(process.env.BOXD_LOG_LEVEL ?? logLevel) })
+  try {
+    await fn(app)
+  } catch (e) {
+    if (!(e instanceof CommandError)) throw e
+    process.stderr.write(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`)
+    process.exitCode = exitStatus(e.code)
+  } finally {
+    app.close()
+  }
+}
+
+function readStdin(): Promise<Buffer | undefined> {
+  if (process.stdin.isTTY) return Promise.resolve(undefined)
+  return new Promise((resolveP, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    process.stdin.on('data', (c: Buffer) => {
+      size += c.length
+      if (size > STDIN_LIMIT) {
+        process.stdin.destroy()
+        reject(new CommandError('payload_too_large', `stdin is larger than ${STDIN_LIMIT / 1024} KiB`))
+      } else chunks.push(c)
+    })
+    process.stdin.on('end', () => resolveP(Buffer.concat(chunks)))
+    process.stdin.on('error', reject)
+  })
+}
+
+const program = new Command()
+  .name('boxd')
+  .description('Self-hosted machines whose CLI is the API')
+  .enablePositionalOptions()
+  .showHelpAfterError()
+
+program
+  .command('serve')
+  .description('Run the boxd server (SSH and HTTPS doors) on a data dir')
+  .addOption(dataDirOption())
+  .addOption(new Option('--domain <domain>', 'API domain (machines are <name>.<domain>)').env('BOXD_DOMAIN').default(DEFAULTS.domain))
+  .option('--listen <addr>', 'listen address', DEFAULTS.listen)
+  .option('--ssh-port <n>', 'SSH port', int('--ssh-port'), DEFAULTS.sshPort)
+  .option('--https-port <n>', `HTTPS port (default ${DEFAULTS.httpsPort} unless only --http-port is given)`, int('--https-port'))
+  .option('--http-port <n>', 'plain HTTP port (behind a TLS proxy, tests)', int('--http-port'))
+  .addOption(new Option('--driver <driver>', 'machine driver').choices(['sandbox', 'docker']).default(DEFAULTS.driver))
+  .action(async (o) => {
+    const { serve } = await import('./server.js')
+    await serve(configFrom(o))
+  })
+
+const user = program.command('user').description('Offline account administration on the data dir')
+user
+  .command('add')
+  .description('Create an account (the first one you create should be --admin)')
+  .requiredOption('--email <email>', 'the user\'s email')
+  .requiredOption('--key <file>', 'their SSH public key file (.pub)')
+  .option('--admin', 'make the user an admin', false)
+  .addOption(dataDirOption())
+  .action((o) => withApp(o, (app) => {
+    const email = p.email().parse(o.email) as string
+    let keyText: string
+    try {
+      keyText = readFileSync(o.key, 'utf8')
+    } catch (e) {
+      throw new CommandError('usage', `cannot read ${o.key}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)
+    }
+    const u = createUser(app.services.store, app.services.clock, { email, role: o.admin ? 'admin' : 'user', keyText })
+    process.stdout.write(`created ${u.role} ${u.email} (${u.id})\n`)
+  }))
+user
+  .command('ls')
+  .description('List accounts')
+  .option('--json', 'machine-readable output', false)
+  .addOption(dataDirOption())
+  .action((o) => withApp(o, (app) => {
+    const users = app.services.store.users.list().map((u) => ({ id: u.id, email: u.email, role: u.role, status: u.status, expires_at: u.expires_at, created_at: u.created_at }))
+    process.stdout.write(o.json ? `${JSON.stringify({ users })}\n` : `${table(users, { email: (u) => u.email, role: (u) => u.role, status: (u) => u.status, created: (u) => shortTime(u.created_at) })}\n`)
+  }))
+
+program
+  .command('run')
+  .description('Run one verb locally as a user (default: the first admin); same parser, output and exit status as over SSH')
+  .argument('<command...>', 'the command, as one string or as words (joined with spaces, like ssh)')
+  .option('--as <email>', 'run as this user')
+  .addOption(dataDirOption())
+  .passThroughOptions()
+  .action((words: string[], o) => withApp(o, async (app) => {
+    const { store, clock } = app.services
+    const u = o.as ? store.users.findByEmail(o.as) : store.users.firstAdmin()
+    if (!u) {
+      throw new CommandError('not_found', o.as ? `no user ${o.as}` : 'no admin account yet', { hint: 'create one with: boxd user add --email you@example.com --key ~/.ssh/id_ed25519.pub --admin' })
+    }
+    if (!store.users.isActive(u, clock.now())) throw new CommandError('unauthenticated', `user ${u.email} is disabled or expired`)
+    const principal: Principal = { user: { id: u.id, email: u.email, role: u.role }, via: 'local', keyFingerprint: null }
+    const out = await app.dispatcher.dispatch({ line: words.join(' '), principal, door: 'local', tty: Boolean(process.stdout.isTTY), stdin: readStdin })
+    process.stdout.write(out.stdout)
+    process.stderr.write(out.stderr)
+    process.exitCode = out.exit
+  }))
+
+
+program.parseAsync(process.argv).catch((e) => {
+  process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`)
+  process.exitCode = 70
+})

@@ -1,0 +1,35 @@
+// Opening the SQLite file: pragmas for durability, then migrations in one transaction each.
+import Database from 'better-sqlite3'
+import { MIGRATIONS, type Migration } from './migrations.js'
+
+export type DB = Database.Database
+
+export function openDatabase(path: string, migrations: readonly Migration[] = MIGRATIONS): DB {
+  const db = new Database(path)
+  try {
+    db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = FULL')
+    db.pragma('busy_timeout = 5000')
+    db.pragma('foreign_keys = ON')
+    migrate(db, migrations)
+    return db
+  } catch (e) {
+    db.close()
+    throw e
+  }
+}
+
+export function migrate(db: DB, migrations: readonly Migration[]): void {
+  const latest = migrations.reduce((m, x) => Math.max(m, x.version), 0)
+  const current = db.pragma('user_version', { simple: true }) as number
+  if (current > latest) {
+    throw new Error(`database schema is version ${current}, newer than this boxd (knows up to ${latest}): upgrade boxd, or restore a backup made by this version`)
+  }
+  for (const m of migrations) {
+    if (m.version <= current) continue
+    db.transaction(() => {
+      db.exec(m.sql)
+      db.pragma(`user_version = ${m.version}`)
+    }).immediate()
+  }
+}

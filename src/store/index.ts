@@ -1,0 +1,30 @@
+// The store: one SQLite file, one module per table family.
+import { openDatabase, type DB } from './db.js'
+import { SshKeys } from './keys.js'
+import { Users } from './users.js'
+
+export class Store {
+  readonly users: Users
+  readonly keys: SshKeys
+
+  private constructor(readonly db: DB) {
+    this.users = new Users(db)
+    this.keys = new SshKeys(db)
+  }
+
+  static open(path: string): Store {
+    return new Store(openDatabase(path))
+  }
+
+  /** Run fn in one IMMEDIATE transaction (writers serialize; readers never see half a change). */
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate()
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close()
+  }
+}
+
+export type { User, Role } from './users.js'
+export type { SshKeyRow } from './keys.js'

@@ -1,0 +1,37 @@
+// Versioned schema. Append only: never edit a shipped migration, add the next one.
+export interface Migration {
+  version: number
+  name: string
+  sql: string
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'users and ssh keys',
+    sql: `
+      CREATE TABLE users (
+        id          TEXT PRIMARY KEY,
+        email       TEXT NOT NULL UNIQUE,
+        role        TEXT NOT NULL CHECK (role IN ('admin', 'user')),
+        status      TEXT NOT NULL CHECK (status IN ('active', 'disabled')) DEFAULT 'active',
+        expires_at  TEXT,
+        created_at  TEXT NOT NULL
+      );
+      CREATE TABLE ssh_keys (
+        id            TEXT PRIMARY KEY,
+        user_id       TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        name          TEXT NOT NULL,
+        public_key    TEXT NOT NULL,
+        fingerprint   TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        last_used_at  TEXT,
+        removed_at    TEXT
+      );
+      -- A key belongs to one account at a time; a removed key may be registered again.
+      CREATE UNIQUE INDEX ssh_keys_fingerprint_active ON ssh_keys(fingerprint) WHERE removed_at IS NULL;
+      CREATE UNIQUE INDEX ssh_keys_user_name_active ON ssh_keys(user_id, name) WHERE removed_at IS NULL;
+      CREATE INDEX ssh_keys_user ON ssh_keys(user_id);
+    `,
+  },
+]
