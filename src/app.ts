@@ -40,7 +40,7 @@ export interface App {
 export function createApp(config: Config, opts: { clock?: Clock; log?: Logger } = {}): App {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
   const store = Store.open(join(config.dataDir, 'boxd.db'))
-  const services: Services = { store, clock: opts.clock ?? systemClock, log: opts.log ?? createLogger(), config }
+  const services: Services = { store, clock: opts.clock ?? systemClock, log: opts.log ?? createLogger(), config, observers: [] }
   const registry = new Registry(commands)
   return { config, services, registry, dispatcher: new Dispatcher(registry, services), close: () => store.close() }
 }

@@ -48,6 +48,18 @@ export class Dispatcher {
   constructor(private readonly registry: Registry, private readonly services: Services) {}
 
   async dispatch(req: DispatchRequest): Promise<Outcome> {
+    const outcome = await this.handle(req)
+    for (const o of this.services.observers) {
+      try {
+        o.after?.({ line: req.line, principal: req.principal, door: req.door, outcome })
+      } catch (e) {
+        this.services.log.error({ err: e, requestId: outcome.requestId }, 'dispatch observer failed')
+      }
+    }
+    return outcome
+  }
+
+  private async handle(req: DispatchRequest): Promise<Outcome> {
     const started = performance.now()
     const requestId = req.requestId ?? randomUUID()
     let json = Boolean(req.forceJson)
@@ -71,6 +83,7 @@ export class Dispatcher {
       json ||= parsed.json
       input = { args: parsed.args, flags: parsed.flags }
       this.checkMachineCaveat(req.principal, cmd, input)
+      for (const o of this.services.observers) o.beforeRun?.({ verb: cmd.name, mutates: cmd.mutates, principal: req.principal, door: req.door, requestId })
       const ctx = this.ctx(req, requestId)
       const data = await cmd.run(input, ctx)
       const text = cmd.human ? cmd.human(data as never, { tty: Boolean(req.tty) }) : data === undefined ? '' : JSON.stringify(data, null, 2)
