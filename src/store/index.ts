@@ -1,15 +1,18 @@
 // The store: one SQLite file, one module per table family.
 import { openDatabase, type DB } from './db.js'
 import { SshKeys } from './keys.js'
+import { TokenHandles } from './tokens.js'
 import { Users } from './users.js'
 
 export class Store {
   readonly users: Users
   readonly keys: SshKeys
+  readonly tokens: TokenHandles
 
   private constructor(readonly db: DB) {
     this.users = new Users(db)
     this.keys = new SshKeys(db)
+    this.tokens = new TokenHandles(db)
   }
 
   static open(path: string): Store {
@@ -28,3 +31,4 @@ export class Store {
 
 export type { User, Role } from './users.js'
 export type { SshKeyRow } from './keys.js'
+export type { TokenHandleRow } from './tokens.js'

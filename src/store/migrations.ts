@@ -34,4 +34,29 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX ssh_keys_user ON ssh_keys(user_id);
     `,
   },
+  {
+    version: 2,
+    name: 'token handles (boxd1)',
+    sql: `
+      -- A boxd1 handle stands for one stored boxd0 token, re-verified on every use. The handle is
+      -- never stored: it is HMAC-SHA256(salt, token), so token shorten can hand the same one back,
+      -- and it is found by the SHA-256 of what the caller presents (an index probe, not a string
+      -- comparison against a secret).
+      CREATE TABLE token_handles (
+        id               TEXT PRIMARY KEY,
+        user_id          TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        handle_hash      BLOB NOT NULL UNIQUE,
+        salt             BLOB NOT NULL,
+        token            TEXT NOT NULL,
+        token_hash       BLOB NOT NULL,
+        key_fingerprint  TEXT NOT NULL,
+        created_at       TEXT NOT NULL,
+        last_used_at     TEXT,
+        revoked_at       TEXT
+      );
+      -- Same boxd0 → same live handle (idempotent shorten); a revoked one is replaced, never revived.
+      CREATE UNIQUE INDEX token_handles_user_token_live ON token_handles(user_id, token_hash) WHERE revoked_at IS NULL;
+      CREATE INDEX token_handles_user ON token_handles(user_id);
+    `,
+  },
 ]
