@@ -6,6 +6,17 @@ import sshKeyAdd from './ssh-key/add.js'
 import sshKeyList from './ssh-key/list.js'
 import sshKeyRemove from './ssh-key/remove.js'
 import sshKeyRename from './ssh-key/rename.js'
+import newMachine from './new.js'
+import ls from './ls.js'
+import stat from './stat.js'
+import start from './start.js'
+import stop from './stop.js'
+import restart from './restart.js'
+import rm from './rm.js'
+import rename from './rename.js'
+import tag from './tag.js'
+import comment from './comment.js'
+import rebuild from './rebuild.js'
 
 export const commands: Command[] = [
   help,
@@ -14,4 +25,15 @@ export const commands: Command[] = [
   sshKeyAdd,
   sshKeyRemove,
   sshKeyRename,
+  newMachine,
+  ls,
+  stat,
+  start,
+  stop,
+  restart,
+  rm,
+  rename,
+  tag,
+  comment,
+  rebuild,
 ]

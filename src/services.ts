@@ -1,9 +1,12 @@
 // Everything a verb may use, built once per server (or per `boxd run`) and passed in ctx.
 import pino, { type Logger } from 'pino'
 import type { Principal } from './auth/principal.js'
+import type { RateLimiter, RateLimits } from './auth/ratelimit.js'
+import type { TokenService } from './auth/token-service.js'
 import type { Outcome } from './registry/dispatch.js'
 import type { DoorKind } from './registry/types.js'
 import type { Store } from './store/index.js'
+import type { MachineService } from './machines/service.js'
 
 export interface Clock {
   now(): Date
@@ -17,7 +20,31 @@ export interface Config {
   sshPort: number
   httpsPort?: number
   httpPort?: number
+  /** HTTPS door: PEM certificate and key files; absent → a self-signed certificate in the data dir. */
+  tlsCert?: string
+  tlsKey?: string
+  /** Per-credential rate limits for SSH exec and /exec; unset fields take DEFAULT_RATE_LIMITS. */
+  rateLimits?: Partial<RateLimits>
   driver: 'sandbox' | 'docker'
+  /** Machines per user (`new` beyond it → quota_exceeded). */
+  maxMachines: number
+  /** May `new --network host` be used? Operator's choice, off by default. */
+  allowHostNetwork: boolean
+  /** Image for `new` without --image (sandbox: `host`; docker: an image reference). */
+  defaultImage?: string
+  /** SSH door (issue 3): may an unknown key sign up in the lobby? Default closed. */
+  signup?: 'closed' | 'open'
+  /** SSH door: create/ensure this admin at start (public key file + email), instead of the bootstrap code. */
+  adminKey?: string
+  adminEmail?: string
+  /** SSH door limits; unset fields take the defaults in src/ssh/limits.ts. */
+  sshLimits?: {
+    loginGraceMs?: number
+    maxAuthTries?: number
+    maxUnauthenticated?: number
+    maxChannelsPerConnection?: number
+    idleTimeoutMs?: number
+  }
 }
 
 /**
@@ -37,6 +64,12 @@ export interface Services {
   log: Logger
   config: Config
   observers: DispatchObserver[]
+  /** Bearer credentials (boxd0 tokens, boxd1 handles) and server-made API keys. */
+  tokens: TokenService
+  /** Per-credential rate limits; also registered in `observers`. */
+  limiter: RateLimiter
+  /** Machines: intent in the store, reality in the driver. */
+  machines: MachineService
 }
 
 /** JSON lines on stderr. Redaction paths make sure no token, key or secret reaches a log line. */

@@ -25,7 +25,10 @@ export function migrate(db: DB, migrations: readonly Migration[]): void {
   if (current > latest) {
     throw new Error(`database schema is version ${current}, newer than this boxd (knows up to ${latest}): upgrade boxd, or restore a backup made by this version`)
   }
-  for (const m of migrations) {
+  // Sorted, so migrations appended out of order by parallel work still apply in version order.
+  const ordered = [...migrations].sort((a, b) => a.version - b.version)
+  ordered.forEach((m, i) => { if (i > 0 && ordered[i - 1].version === m.version) throw new Error(`two migrations numbered ${m.version}`) })
+  for (const m of ordered) {
     if (m.version <= current) continue
     db.transaction(() => {
       db.exec(m.sql)

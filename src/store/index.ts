@@ -2,17 +2,20 @@
 import { openDatabase, type DB } from './db.js'
 import { SshKeys } from './keys.js'
 import { TokenHandles } from './tokens.js'
+import { Machines } from './machines.js'
 import { Users } from './users.js'
 
 export class Store {
   readonly users: Users
   readonly keys: SshKeys
   readonly tokens: TokenHandles
+  readonly machines: Machines
 
   private constructor(readonly db: DB) {
     this.users = new Users(db)
     this.keys = new SshKeys(db)
     this.tokens = new TokenHandles(db)
+    this.machines = new Machines(db)
   }
 
   static open(path: string): Store {
@@ -32,3 +35,4 @@ export class Store {
 export type { User, Role } from './users.js'
 export type { SshKeyRow } from './keys.js'
 export type { TokenHandleRow } from './tokens.js'
+export type { MachineRow, MachineStatus, MachineSpecJson } from './machines.js'

@@ -59,4 +59,29 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX token_handles_user ON token_handles(user_id);
     `,
   },
+  {
+    version: 3,
+    name: 'machines',
+    sql: `
+      CREATE TABLE machines (
+        id             TEXT PRIMARY KEY,
+        name           TEXT NOT NULL UNIQUE,
+        user_id        TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        driver         TEXT NOT NULL,
+        image          TEXT NOT NULL,
+        -- intent: what the user asked for; status: what boxd last saw
+        desired        TEXT NOT NULL CHECK (desired IN ('running', 'stopped')),
+        status         TEXT NOT NULL CHECK (status IN ('creating', 'running', 'stopping', 'stopped', 'failed')),
+        status_reason  TEXT,
+        spec           TEXT NOT NULL,   -- JSON: env, cpu, memory_bytes, network, command
+        tags           TEXT NOT NULL DEFAULT '[]',
+        comment        TEXT NOT NULL DEFAULT '',
+        proxy_port     INTEGER NOT NULL DEFAULT 8000,
+        created_at     TEXT NOT NULL,
+        started_at     TEXT,
+        updated_at     TEXT NOT NULL
+      );
+      CREATE INDEX machines_user ON machines(user_id, name);
+    `,
+  },
 ]

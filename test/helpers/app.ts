@@ -8,7 +8,9 @@ import { createApp, resolveConfig, type App } from '../../src/app.js'
 import { createUser } from '../../src/auth/accounts.js'
 import type { Principal } from '../../src/auth/principal.js'
 import type { DispatchRequest, Outcome } from '../../src/registry/dispatch.js'
-import type { Clock } from '../../src/services.js'
+import type { Clock, Config } from '../../src/services.js'
+import type { Driver } from '../../src/machines/driver.js'
+import { FakeDriver } from './fake-driver.js'
 import type { User } from '../../src/store/index.js'
 
 export class FakeClock implements Clock {
@@ -23,10 +25,10 @@ export interface TestApp extends App {
   cleanup(): void
 }
 
-export function makeApp(): TestApp {
+export function makeApp(opts: { driver?: Driver; config?: Partial<Config> } = {}): TestApp {
   const dir = mkdtempSync(join(tmpdir(), 'boxd-test-'))
   const clock = new FakeClock()
-  const app = createApp(resolveConfig({ dataDir: dir }), { clock, log: pino({ level: 'silent' }) })
+  const app = createApp(resolveConfig({ dataDir: dir, ...opts.config }), { clock, log: pino({ level: 'silent' }), driver: opts.driver ?? new FakeDriver() })
   return Object.assign(app, { dir, clock, cleanup: () => { app.close(); rmSync(dir, { recursive: true, force: true }) } })
 }
 
