@@ -12,6 +12,7 @@ import { Store } from './store/index.js'
 import type { Driver } from './machines/driver.js'
 import { createDriver } from './machines/index.js'
 import { MachineService } from './machines/service.js'
+import { MachineShells } from './machines/sessions.js'
 import type { MachineSessions } from './ssh/machine-sessions.js'
 
 export const DEFAULTS = {
@@ -75,5 +76,5 @@ export function createApp(config: Config, opts: { clock?: Clock; log?: Logger; d
     observers: [limiter],
   }
   const registry = new Registry(commands)
-  return { config, services, registry, dispatcher: new Dispatcher(registry, services), close: () => store.close() }
+  return { config, services, registry, dispatcher: new Dispatcher(registry, services), machineSessions: new MachineShells(machines), close: () => store.close() }
 }

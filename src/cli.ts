@@ -5,7 +5,7 @@ import { createApp, DEFAULTS, resolveConfig, type App } from './app.js'
 import { createUser } from './auth/accounts.js'
 import type { Principal } from './auth/principal.js'
 import { CommandError, exitStatus } from './errors.js'
-import { p } from './registry/params.js'
+import { p, parseValue } from './registry/params.js'
 import { table, shortTime } from './registry/render.js'
 import { createLogger, type Config } from './services.js'
 
@@ -27,6 +27,9 @@ function configFrom(o: Record<string, unknown>): Config {
     httpsPort: o.httpsPort as number | undefined,
     httpPort: o.httpPort as number | undefined,
     driver: o.driver as Config['driver'] | undefined,
+    maxMachines: o.maxMachines as number | undefined,
+    allowHostNetwork: o.allowHostNetwork as boolean | undefined,
+    defaultImage: o.defaultImage as string | undefined,
   })
 }
 
@@ -77,6 +80,9 @@ program
   .option('--https-port <n>', `HTTPS port (default ${DEFAULTS.httpsPort} unless only --http-port is given)`, int('--https-port'))
   .option('--http-port <n>', 'plain HTTP port (behind a TLS proxy, tests)', int('--http-port'))
   .addOption(new Option('--driver <driver>', 'machine driver').choices(['sandbox', 'docker']).default(DEFAULTS.driver))
+  .option('--default-image <image>', 'image for `new` without --image (sandbox: host; docker: debian:bookworm-slim)')
+  .option('--max-machines <n>', 'machines per user', (v: string) => { if (!/^\d{1,6}$/.test(v)) throw new InvalidArgumentError('--max-machines must be a whole number'); return Number(v) }, 50)
+  .option('--allow-host-network', 'allow `new --network host` (machines share the host network)', false)
   .action(async (o) => {
     const { serve } = await import('./server.js')
     await serve(configFrom(o))
@@ -91,7 +97,7 @@ user
   .option('--admin', 'make the user an admin', false)
   .addOption(dataDirOption())
   .action((o) => withApp(o, (app) => {
-    const email = p.email().parse(o.email) as string
+    const email = parseValue(p.email(), o.email, '--email') as string
     let keyText: string
     try {
       keyText = readFileSync(o.key, 'utf8')
