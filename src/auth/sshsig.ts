@@ -7,7 +7,7 @@
 // Public keys are parsed from their wire blobs by hand rather than with sshpk: the SSHSIG parser
 // needs the same reader, sshpk does not know sk-* (FIDO) keys, and the hot path must not touch
 // sshpk or tweetnacl (node:crypto ed25519 is ~55x faster).
-import { createHash, createPublicKey, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto'
+import { createHash, createPublicKey, sign as cryptoSign, verify as cryptoVerify, type KeyObject, type VerifyKeyObjectInput } from 'node:crypto'
 import { CommandError } from '../errors.js'
 
 export type SshSigHash = 'sha256' | 'sha512'
@@ -39,8 +39,6 @@ export interface SshPublicKey {
   key: KeyObject
   /** ECDSA only: the curve's field size (bytes per r/s) and its RFC 5656 hash. */
   ecdsa?: { size: number; hash: 'sha256' | 'sha384' | 'sha512' }
-  /** RSA only: signature length in bytes (= modulus length). */
-  rsaBytes?: number
   /** sk-* only: FIDO application (usually "ssh:"), hashed into what the authenticator signs. */
   application?: Buffer
 }
@@ -185,7 +183,7 @@ export function parsePublicKey(blob: Buffer): SshPublicKey {
       }
       // e = 1 (or any even e) makes "verification" meaningless; real keys use 65537.
       if (exp < 3n || exp % 2n === 0n) throw malformed('the RSA public exponent is not a valid one')
-      out = { type, blob, fingerprint: '', key, rsaBytes: Math.ceil(bits / 8) }
+      out = { type, blob, fingerprint: '', key }
       break
     }
     case 'ecdsa-sha2-nistp256':
@@ -250,53 +248,61 @@ export function verifySshSig(sig: ParsedSshSig, message: Buffer, namespace: stri
   const sigType = r.name()
   const blob = r.string()
   let ok: boolean
-  try {
-    switch (key.type) {
-      case 'ssh-ed25519':
-        if (sigType !== key.type) throw malformed('the signature type does not match the key')
-        r.end()
-        ok = blob.length === 64 && cryptoVerify(null, data, key.key, blob)
-        break
-      case 'ssh-rsa': {
-        // "ssh-rsa" here means PKCS#1 v1.5 over SHA-1, which is broken for chosen-prefix collisions.
-        if (sigType === 'ssh-rsa') throw invalid('RSA signatures over SHA-1 (ssh-rsa) are refused', 'sign with a current ssh-keygen, which uses rsa-sha2-512')
-        const hash = sigType === 'rsa-sha2-256' ? 'sha256' : sigType === 'rsa-sha2-512' ? 'sha512' : undefined
-        if (!hash) throw malformed('the signature type does not match the key')
-        r.end()
-        ok = blob.length === key.rsaBytes && cryptoVerify(hash, data, key.key, blob)
-        break
-      }
-      case 'ecdsa-sha2-nistp256':
-      case 'ecdsa-sha2-nistp384':
-      case 'ecdsa-sha2-nistp521': {
-        if (sigType !== key.type) throw malformed('the signature type does not match the key')
-        r.end()
-        const ec = key.ecdsa!
-        ok = cryptoVerify(ec.hash, data, { key: key.key, dsaEncoding: 'ieee-p1363' }, ecdsaP1363(blob, ec.size))
-        break
-      }
-      case 'sk-ssh-ed25519@openssh.com':
-      case 'sk-ecdsa-sha2-nistp256@openssh.com': {
-        // PROTOCOL.u2f: the authenticator signs SHA256(application) || flags || counter || SHA256(data).
-        if (sigType !== key.type) throw malformed('the signature type does not match the key')
-        const flags = r.u8()
-        const counter = r.bytes(4)
-        r.end()
-        if (!(flags & SK_USER_PRESENT)) {
-          throw invalid('the security-key signature lacks user presence', 'touch the security key when signing; do not sign with -O no-touch-required')
-        }
-        const signed = Buffer.concat([sha256(key.application!), Buffer.of(flags), counter, sha256(data)])
-        ok = key.type === 'sk-ssh-ed25519@openssh.com'
-          ? blob.length === 64 && cryptoVerify(null, signed, key.key, blob)
-          : cryptoVerify('sha256', signed, { key: key.key, dsaEncoding: 'ieee-p1363' }, ecdsaP1363(blob, 32))
-        break
-      }
+  switch (key.type) {
+    case 'ssh-ed25519':
+      if (sigType !== key.type) throw malformed('the signature type does not match the key')
+      r.end()
+      ok = verifies(null, data, key.key, blob)
+      break
+    case 'ssh-rsa': {
+      // "ssh-rsa" here means PKCS#1 v1.5 over SHA-1, which is broken for chosen-prefix collisions.
+      if (sigType === 'ssh-rsa') throw invalid('RSA signatures over SHA-1 (ssh-rsa) are refused', 'sign with a current ssh-keygen, which uses rsa-sha2-512')
+      const hash = sigType === 'rsa-sha2-256' ? 'sha256' : sigType === 'rsa-sha2-512' ? 'sha512' : undefined
+      if (!hash) throw malformed('the signature type does not match the key')
+      r.end()
+      ok = verifies(hash, data, key.key, blob)
+      break
     }
-  } catch (err) {
-    if (err instanceof CommandError) throw err
-    ok = false // OpenSSL refusing odd input is a failed verification, never a 500
+    case 'ecdsa-sha2-nistp256':
+    case 'ecdsa-sha2-nistp384':
+    case 'ecdsa-sha2-nistp521': {
+      if (sigType !== key.type) throw malformed('the signature type does not match the key')
+      r.end()
+      const ec = key.ecdsa!
+      ok = verifies(ec.hash, data, { key: key.key, dsaEncoding: 'ieee-p1363' }, ecdsaP1363(blob, ec.size))
+      break
+    }
+    case 'sk-ssh-ed25519@openssh.com':
+    case 'sk-ecdsa-sha2-nistp256@openssh.com': {
+      // PROTOCOL.u2f: the authenticator signs SHA256(application) || flags || counter || SHA256(data).
+      if (sigType !== key.type) throw malformed('the signature type does not match the key')
+      const flags = r.u8()
+      const counter = r.bytes(4)
+      r.end()
+      if (!(flags & SK_USER_PRESENT)) {
+        throw invalid('the security-key signature lacks user presence', 'touch the security key when signing; do not sign with -O no-touch-required')
+      }
+      const signed = Buffer.concat([sha256(key.application!), Buffer.of(flags), counter, sha256(data)])
+      ok = key.type === 'sk-ssh-ed25519@openssh.com'
+        ? verifies(null, signed, key.key, blob)
+        : verifies('sha256', signed, { key: key.key, dsaEncoding: 'ieee-p1363' }, ecdsaP1363(blob, 32))
+      break
+    }
   }
   if (!ok) throw invalid('the signature does not verify: the payload or signature was altered, or another key signed it')
+}
+
+/**
+ * node:crypto verify, where any refusal by OpenSSL is a failed verification, never an exception
+ * (a 500). OpenSSL also enforces exact signature lengths (64 bytes for ed25519, the modulus
+ * length for RSA), so short or padded signatures fail here.
+ */
+function verifies(hash: string | null, data: Buffer, key: KeyObject | VerifyKeyObjectInput, sig: Buffer): boolean {
+  try {
+    return cryptoVerify(hash, data, key, sig)
+  } catch {
+    return false
+  }
 }
 
 function sha256(b: Buffer): Buffer {
