@@ -6,6 +6,10 @@ import sshKeyAdd from './ssh-key/add.js'
 import sshKeyList from './ssh-key/list.js'
 import sshKeyRemove from './ssh-key/remove.js'
 import sshKeyRename from './ssh-key/rename.js'
+import sshKeyGenerateApiKey from './ssh-key/generate-api-key.js'
+import tokenShorten from './token/shorten.js'
+import tokenLs from './token/ls.js'
+import tokenRevoke from './token/revoke.js'
 import newMachine from './new.js'
 import ls from './ls.js'
 import stat from './stat.js'
@@ -25,6 +29,10 @@ export const commands: Command[] = [
   sshKeyAdd,
   sshKeyRemove,
   sshKeyRename,
+  sshKeyGenerateApiKey,
+  tokenShorten,
+  tokenLs,
+  tokenRevoke,
   newMachine,
   ls,
   stat,

@@ -1,0 +1,162 @@
+// The HTTPS door as a hono app: POST /exec runs one command line through the same dispatcher as
+// SSH, and GET /healthz says the process is up. The door is a thin adapter — bearer credential →
+// Principal, body bytes → string, Outcome → status + JSON — and every gate runs in the order
+// ARCHITECTURE.md fixes: 405 → 401 → 429 → 413 → dispatch (400/404/403/…) → 504 → 500.
+import { randomUUID } from 'node:crypto'
+import type { HttpBindings } from '@hono/node-server'
+import { Hono, type Context } from 'hono'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { rateKeyOf } from '../auth/ratelimit.js'
+import type { Principal } from '../auth/principal.js'
+import { CommandError, httpStatus } from '../errors.js'
+import type { Dispatcher, Outcome } from '../registry/dispatch.js'
+import type { Services } from '../services.js'
+import { MAX_BODY_BYTES, readBody } from './body.js'
+
+export const EXEC_DEADLINE_MS = 30_000
+
+export interface HttpDoorOptions {
+  /** A command still running after this many ms is answered 504 (and its signal aborted). */
+  deadlineMs?: number
+  maxBodyBytes?: number
+}
+
+type Env = { Bindings: Partial<HttpBindings> }
+
+const JSON_HEADERS = {
+  'Content-Type': 'application/json; charset=utf-8',
+  // Replies can carry secrets (`token shorten`, `ssh-key generate-api-key`): never cache them.
+  'Cache-Control': 'no-store',
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+export function createHttpApp(deps: { dispatcher: Dispatcher; services: Services }, opts: HttpDoorOptions = {}): Hono<Env> {
+  const { dispatcher, services } = deps
+  const { tokens, limiter, log } = services
+  const deadlineMs = opts.deadlineMs ?? EXEC_DEADLINE_MS
+  const maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES
+  const app = new Hono<Env>()
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }))
+
+  app.all('/exec', async (c) => {
+    const requestId = randomUUID()
+    // 405 first: the command is the body, so no other method can carry one (and a GET that
+    // acted would be a CSRF and link-preview hazard).
+    if (c.req.method !== 'POST') {
+      return reply(c, requestId, new CommandError('usage', `${c.req.method} is not allowed on /exec: use POST with the command as the body`, { headers: { Allow: 'POST' } }), 405)
+    }
+
+    // 401: nothing about the request is looked at before the caller is known.
+    let principal: Principal
+    try {
+      principal = authenticate(c.req.header('authorization'))
+    } catch (e) {
+      const err = asCommandError(e)
+      // The reason is logged for the operator; the credential itself never is.
+      log.info({ requestId, door: 'http', status: 401, reason: err.message }, 'exec refused')
+      return reply(c, requestId, err)
+    }
+    principal.remoteAddress = c.env?.incoming?.socket?.remoteAddress
+
+    // 429 before the body is read: a caller over quota cannot make us read, decode or parse
+    // anything. Mutating quota is charged later, once the verb is known (RateLimiter.beforeRun).
+    let limitHeaders: Record<string, string>
+    try {
+      limitHeaders = limiter.take(rateKeyOf(principal)!, 'request').headers
+    } catch (e) {
+      return reply(c, requestId, asCommandError(e))
+    }
+
+    // 413 while reading: the limit holds for chunked bodies too.
+    let line: string
+    try {
+      line = decodeLine(await readBody(c.req.raw, maxBody))
+    } catch (e) {
+      return reply(c, requestId, asCommandError(e), undefined, limitHeaders)
+    }
+
+    const outcome = await dispatchWithDeadline(line, principal, requestId, c.req.raw.signal)
+    if (outcome === 'timeout') {
+      return reply(c, requestId, new CommandError('timeout', `the command did not finish within ${Math.round(deadlineMs / 1000)} s`, { hint: 'it may still complete; check its effect before retrying' }), undefined, limitHeaders)
+    }
+    log.info({ requestId, door: 'http', verb: outcome.verb, status: outcome.http, ms: Math.round(outcome.durationMs), key: principal.keyFingerprint }, 'exec')
+    return c.body(JSON.stringify(outcome.body), outcome.http as ContentfulStatusCode, {
+      ...JSON_HEADERS, 'X-Request-Id': outcome.requestId, ...limitHeaders, ...outcome.error?.headers,
+    })
+  })
+
+  app.notFound((c) => reply(c, randomUUID(), new CommandError('not_found', `no such endpoint ${c.req.method} ${c.req.path.slice(0, 100)}`, { hint: 'the API is POST /exec' })))
+
+  // A bug in the door itself: logged in full, answered with nothing but the code.
+  app.onError((err, c) => {
+    const requestId = randomUUID()
+    log.error({ err, requestId, door: 'http' }, 'internal error')
+    return reply(c, requestId, new CommandError('internal', `internal error (request id ${requestId})`))
+  })
+
+  function authenticate(header: string | undefined): Principal {
+    const challenge = 'Bearer realm="boxd"'
+    if (header === undefined || header === '') {
+      throw new CommandError('unauthenticated', 'missing bearer token', {
+        hint: 'send Authorization: Bearer <token>; mint one with boxdtoken (scripts/boxd-token.sh) or `boxd token mint`',
+        headers: { 'WWW-Authenticate': challenge },
+      })
+    }
+    const m = /^Bearer +([!-~]+) *$/i.exec(header)
+    if (!m) {
+      throw new CommandError('unauthenticated', 'the Authorization header must be "Bearer <token>"', {
+        headers: { 'WWW-Authenticate': `${challenge}, error="invalid_request"` },
+      })
+    }
+    try {
+      return tokens.authenticate(m[1])
+    } catch (e) {
+      const err = asCommandError(e)
+      if (err.code !== 'unauthenticated') throw err
+      // RFC 6750 §3: a bad token is "invalid_token", with the same challenge.
+      throw new CommandError('unauthenticated', err.message, { hint: err.hint, headers: { 'WWW-Authenticate': `${challenge}, error="invalid_token"` } })
+    }
+  }
+
+  async function dispatchWithDeadline(line: string, principal: Principal, requestId: string, clientSignal: AbortSignal): Promise<Outcome | 'timeout'> {
+    const ac = new AbortController()
+    const onGone = () => ac.abort(new Error('client went away'))
+    clientSignal.addEventListener('abort', onGone, { once: true })
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => {
+        ac.abort(new CommandError('timeout', 'deadline passed'))
+        resolve('timeout')
+      }, deadlineMs)
+    })
+    const run = dispatcher.dispatch({ line, principal, door: 'http', forceJson: true, signal: ac.signal, requestId })
+    run.catch(() => {}) // after a 504 nobody awaits it; before, the race rethrows to onError
+    try {
+      return await Promise.race([run, deadline])
+    } finally {
+      clearTimeout(timer)
+      clientSignal.removeEventListener('abort', onGone)
+    }
+  }
+
+  return app
+}
+
+function decodeLine(body: Buffer): string {
+  try {
+    return utf8.decode(body)
+  } catch {
+    throw new CommandError('usage', 'the request body is not valid UTF-8', { hint: 'send the command as UTF-8 text' })
+  }
+}
+
+function asCommandError(e: unknown): CommandError {
+  if (e instanceof CommandError) return e
+  throw e // not ours to translate: onError answers 500 without detail
+}
+
+function reply(c: Context<Env>, requestId: string, err: CommandError, status = httpStatus(err.code), extra: Record<string, string> = {}): Response {
+  return c.body(JSON.stringify(err.toJSON()), status as ContentfulStatusCode, { ...JSON_HEADERS, 'X-Request-Id': requestId, ...extra, ...err.headers })
+}
