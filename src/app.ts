@@ -1,0 +1,80 @@
+// Wiring: config → services → registry → dispatcher. Used by `boxd serve`, `boxd run` and tests.
+import { mkdirSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import type { Logger } from 'pino'
+import { commands } from '../commands/index.js'
+import { DEFAULT_RATE_LIMITS, RateLimiter } from './auth/ratelimit.js'
+import { TokenService } from './auth/token-service.js'
+import { Dispatcher } from './registry/dispatch.js'
+import { Registry } from './registry/registry.js'
+import { createLogger, systemClock, type Clock, type Config, type Services } from './services.js'
+import { Store } from './store/index.js'
+import type { Driver } from './machines/driver.js'
+import { createDriver } from './machines/index.js'
+import { MachineService } from './machines/service.js'
+import { MachineShells } from './machines/sessions.js'
+import type { MachineSessions } from './ssh/machine-sessions.js'
+
+export const DEFAULTS = {
+  dataDir: './data',
+  domain: 'boxd.localhost',
+  listen: '127.0.0.1',
+  sshPort: 2222,
+  httpsPort: 8443,
+  driver: 'sandbox',
+} as const
+
+export function resolveConfig(o: Partial<Config> = {}): Config {
+  return {
+    dataDir: resolve(o.dataDir ?? process.env.BOXD_DATA_DIR ?? DEFAULTS.dataDir),
+    domain: (o.domain ?? process.env.BOXD_DOMAIN ?? DEFAULTS.domain).toLowerCase(),
+    listen: o.listen ?? DEFAULTS.listen,
+    sshPort: o.sshPort ?? DEFAULTS.sshPort,
+    httpsPort: o.httpsPort,
+    httpPort: o.httpPort,
+    tlsCert: o.tlsCert,
+    tlsKey: o.tlsKey,
+    rateLimits: o.rateLimits,
+    driver: o.driver ?? DEFAULTS.driver,
+    maxMachines: o.maxMachines ?? 50,
+    allowHostNetwork: o.allowHostNetwork ?? false,
+    defaultImage: o.defaultImage,
+    signup: o.signup ?? 'closed',
+    adminKey: o.adminKey,
+    adminEmail: o.adminEmail,
+    sshLimits: o.sshLimits,
+  }
+}
+
+export interface App {
+  config: Config
+  services: Services
+  registry: Registry
+  dispatcher: Dispatcher
+  /** `ssh NAME@host` → a machine shell/exec; plugged by the machines issue (absent → the lobby). */
+  machineSessions?: MachineSessions
+  close(): void
+}
+
+export function createApp(config: Config, opts: { clock?: Clock; log?: Logger; driver?: Driver } = {}): App {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
+  const store = Store.open(join(config.dataDir, 'boxd.db'))
+  const clock = opts.clock ?? systemClock
+  const limiter = new RateLimiter({ ...DEFAULT_RATE_LIMITS, ...config.rateLimits }, clock)
+  const log = opts.log ?? createLogger()
+  const driver = opts.driver ?? createDriver(config)
+  const machines = new MachineService(store, driver, clock, config, log, {
+    maxMachines: config.maxMachines,
+    allowHostNetwork: config.allowHostNetwork,
+    defaultImage: config.defaultImage ?? (driver.name === 'sandbox' ? 'host' : 'debian:bookworm-slim'),
+  })
+  const services: Services = {
+    store, clock, log, config, machines,
+    tokens: new TokenService(store, clock, config.domain),
+    limiter,
+    // One limiter for SSH exec and HTTP /exec alike (RateLimiter.beforeRun).
+    observers: [limiter],
+  }
+  const registry = new Registry(commands)
+  return { config, services, registry, dispatcher: new Dispatcher(registry, services), machineSessions: new MachineShells(machines), close: () => store.close() }
+}
