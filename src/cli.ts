@@ -30,7 +30,20 @@ function configFrom(o: Record<string, unknown>): Config {
     maxMachines: o.maxMachines as number | undefined,
     allowHostNetwork: o.allowHostNetwork as boolean | undefined,
     defaultImage: o.defaultImage as string | undefined,
+    signup: o.signup as Config['signup'],
+    adminKey: o.adminKey as string | undefined,
+    adminEmail: o.adminEmail as string | undefined,
+    sshLimits: o.sshIdleTimeout === undefined && o.sshLoginGrace === undefined && o.sshMaxStartups === undefined ? undefined : {
+      idleTimeoutMs: o.sshIdleTimeout === undefined ? undefined : (o.sshIdleTimeout as number) * 1000,
+      loginGraceMs: o.sshLoginGrace === undefined ? undefined : (o.sshLoginGrace as number) * 1000,
+      maxUnauthenticated: o.sshMaxStartups as number | undefined,
+    },
   })
+}
+
+const count = (name: string, min: number) => (v: string) => {
+  if (!/^\d{1,7}$/.test(v) || Number(v) < min) throw new InvalidArgumentError(`${name} must be a whole number ≥ ${min}`)
+  return Number(v)
 }
 
 /** Run `fn` with an app on the data dir; CommandErrors become `error: …` and their exit status. */
@@ -83,6 +96,12 @@ program
   .option('--default-image <image>', 'image for `new` without --image (sandbox: host; docker: debian:bookworm-slim)')
   .option('--max-machines <n>', 'machines per user', (v: string) => { if (!/^\d{1,6}$/.test(v)) throw new InvalidArgumentError('--max-machines must be a whole number'); return Number(v) }, 50)
   .option('--allow-host-network', 'allow `new --network host` (machines share the host network)', false)
+  .addOption(new Option('--signup <mode>', 'may an unknown SSH key create an account in the lobby?').choices(['closed', 'open']).default('closed'))
+  .option('--admin-key <file>', 'first admin\'s public key file (.pub), with --admin-email; skips the bootstrap code')
+  .option('--admin-email <email>', 'first admin\'s email, with --admin-key')
+  .option('--ssh-idle-timeout <seconds>', 'close lobby sessions idle this long (0: never; default 1800)', count('--ssh-idle-timeout', 0))
+  .option('--ssh-login-grace <seconds>', 'drop connections not authenticated within this time (default 30)', count('--ssh-login-grace', 1))
+  .option('--ssh-max-startups <n>', 'concurrent unauthenticated SSH connections; past it the oldest is dropped (default 64)', count('--ssh-max-startups', 1))
   .action(async (o) => {
     const { serve } = await import('./server.js')
     await serve(configFrom(o))
