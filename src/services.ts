@@ -3,8 +3,6 @@ import pino, { type Logger } from 'pino'
 import type { Principal } from './auth/principal.js'
 import type { RateLimiter, RateLimits } from './auth/ratelimit.js'
 import type { TokenService } from './auth/token-service.js'
-import type { RateLimiter, RateLimits } from './auth/ratelimit.js'
-import type { TokenService } from './auth/token-service.js'
 import type { Outcome } from './registry/dispatch.js'
 import type { DoorKind } from './registry/types.js'
 import type { Store } from './store/index.js'
@@ -22,11 +20,6 @@ export interface Config {
   sshPort: number
   httpsPort?: number
   httpPort?: number
-  /** HTTPS door: PEM certificate and key files; absent → a self-signed certificate in the data dir. */
-  tlsCert?: string
-  tlsKey?: string
-  /** Per-credential rate limits for SSH exec and /exec; unset fields take DEFAULT_RATE_LIMITS. */
-  rateLimits?: Partial<RateLimits>
   /** HTTPS door: PEM certificate and key files; absent → a self-signed certificate in the data dir. */
   tlsCert?: string
   tlsKey?: string
@@ -71,10 +64,6 @@ export interface Services {
   log: Logger
   config: Config
   observers: DispatchObserver[]
-  /** Bearer credentials (boxd0 tokens, boxd1 handles) and server-made API keys. */
-  tokens: TokenService
-  /** Per-credential rate limits; also registered in `observers`. */
-  limiter: RateLimiter
   /** Bearer credentials (boxd0 tokens, boxd1 handles) and server-made API keys. */
   tokens: TokenService
   /** Per-credential rate limits; also registered in `observers`. */
