@@ -167,3 +167,15 @@ export function expectRejected(fn: () => unknown, re: RegExp): CommandError {
 export function sshKeygenFingerprint(pubFile: string): string {
   return execFileSync('ssh-keygen', ['-lf', pubFile], { encoding: 'utf8' }).split(' ')[1]
 }
+
+/** Small seeded PRNG (mulberry32), so fuzz and differential corpora are reproducible. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
