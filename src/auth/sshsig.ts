@@ -119,6 +119,7 @@ class WireReader {
 export function parseSshSig(blob: Buffer): ParsedSshSig {
   const r = new WireReader(blob, 'SSHSIG blob')
   if (!r.bytes(MAGIC.length).equals(MAGIC)) throw malformed('missing the SSHSIG magic')
+  // Exactly 1 (OpenSSH also takes 0): one format, one spelling per signature.
   if (r.u32() !== 1) throw malformed('unsupported SSHSIG version (want 1)')
   const publicKey = r.string()
   const namespace = r.string()
@@ -163,16 +164,15 @@ export function parsePublicKey(blob: Buffer): SshPublicKey {
     if (pk.length !== 32) throw malformed('the ed25519 key is not 32 bytes')
     return jwk({ kty: 'OKP', crv: 'Ed25519', x: b64u(pk) })
   }
-  let out: SshPublicKey
+  // The parts that differ per type; blob and fingerprint are common.
+  let parts: Pick<SshPublicKey, 'type' | 'key' | 'ecdsa' | 'application'>
   switch (type) {
     case 'ssh-ed25519':
-      out = { type, blob, fingerprint: '', key: ed25519() }
+      parts = { type, key: ed25519() }
       break
-    case 'sk-ssh-ed25519@openssh.com': {
-      const key = ed25519()
-      out = { type, blob, fingerprint: '', key, application: r.string() }
+    case 'sk-ssh-ed25519@openssh.com':
+      parts = { type, key: ed25519(), application: r.string() }
       break
-    }
     case 'ssh-rsa': {
       const e = r.positiveMpint()
       const n = r.positiveMpint()
@@ -183,27 +183,24 @@ export function parsePublicKey(blob: Buffer): SshPublicKey {
       }
       // e = 1 (or any even e) makes "verification" meaningless; real keys use 65537.
       if (exp < 3n || exp % 2n === 0n) throw malformed('the RSA public exponent is not a valid one')
-      out = { type, blob, fingerprint: '', key }
+      parts = { type, key }
       break
     }
     case 'ecdsa-sha2-nistp256':
     case 'ecdsa-sha2-nistp384':
     case 'ecdsa-sha2-nistp521': {
       const curve = type.slice('ecdsa-sha2-'.length) as CurveName
-      out = { type, blob, fingerprint: '', key: ecPoint(curve), ecdsa: CURVES[curve] }
+      parts = { type, key: ecPoint(curve), ecdsa: CURVES[curve] }
       break
     }
-    case 'sk-ecdsa-sha2-nistp256@openssh.com': {
-      const key = ecPoint('nistp256')
-      out = { type, blob, fingerprint: '', key, ecdsa: CURVES.nistp256, application: r.string() }
+    case 'sk-ecdsa-sha2-nistp256@openssh.com':
+      parts = { type, key: ecPoint('nistp256'), ecdsa: CURVES.nistp256, application: r.string() }
       break
-    }
     default:
       throw invalid('the signing key type is not supported for tokens', 'use an ed25519, ecdsa, rsa (rsa-sha2-256/512) or FIDO sk key')
   }
   r.end()
-  out.fingerprint = fingerprint(blob)
-  return out
+  return { ...parts, blob, fingerprint: fingerprint(blob) }
 }
 
 /** The bytes SSHSIG actually signs, rebuilt from the namespace the caller expects. */
@@ -240,6 +237,7 @@ export function verifySshSig(sig: ParsedSshSig, message: Buffer, namespace: stri
   // The fingerprint lookup already implies this, but compare the bytes: a lookup that normalises
   // or a collision must never let one key's signature be checked against another's.
   if (!sig.publicKey.equals(key.blob)) throw invalid('the signature names a different key than the registered one')
+  // Bytes, not C strings: OpenSSH would take "v0@boxd.localhost\0" for "v0@boxd.localhost".
   if (!sig.namespace.equals(Buffer.from(namespace))) {
     throw invalid(`the signature was made for a different namespace than "${namespace}"`, `sign with \`ssh-keygen -Y sign -n ${namespace}\``)
   }

@@ -230,12 +230,13 @@ export class TokenVerifier {
     }
     verifySshSig(sig, payloadBytes, this.namespace, this.key(fp, registered.publicKey))
     const now = this.now()
-    if (claims.exp !== undefined && now >= claims.exp) throw rejected('token has expired (exp is in the past)')
+    if (claims.exp !== undefined && now >= claims.exp) throw rejected('token has expired (its exp has passed)')
     if (claims.nbf !== undefined && now < claims.nbf) throw rejected('token is not valid yet (nbf is in the future)', 'wait until nbf, or check this clock and the token\'s nbf')
     return { claims, fingerprint: fp, keyId: registered.keyId, userId: registered.userId, payload: payloadBytes.toString('utf8') }
   }
 
-  /** Registered key text → KeyObject, cached (LRU) because the conversion costs more than a verify. */
+  /** Registered key text → KeyObject, cached (LRU) so the hot path parses no keys. The cache is
+   *  keyed by the text itself, so a key re-registered with other bytes is never served stale. */
   private key(fp: string, text: string): SshPublicKey {
     const id = `${fp} ${text}`
     const hit = this.keys.get(id)
