@@ -8,6 +8,8 @@ import { CommandError, exitStatus } from './errors.js'
 import { p, parseValue } from './registry/params.js'
 import { table, shortTime } from './registry/render.js'
 import { createLogger, type Config } from './services.js'
+import { mint, parseCmds, parseCtx, parseTimeFlag, type MintClaims } from './auth/mint.js'
+import type { RateLimits } from './auth/ratelimit.js'
 
 const STDIN_LIMIT = 64 * 1024
 
@@ -33,6 +35,9 @@ function configFrom(o: Record<string, unknown>): Config {
     signup: o.signup as Config['signup'],
     adminKey: o.adminKey as string | undefined,
     adminEmail: o.adminEmail as string | undefined,
+    tlsCert: o.tlsCert as string | undefined,
+    tlsKey: o.tlsKey as string | undefined,
+    rateLimits: rateLimitsFrom(o),
     sshLimits: o.sshIdleTimeout === undefined && o.sshLoginGrace === undefined && o.sshMaxStartups === undefined ? undefined : {
       idleTimeoutMs: o.sshIdleTimeout === undefined ? undefined : (o.sshIdleTimeout as number) * 1000,
       loginGraceMs: o.sshLoginGrace === undefined ? undefined : (o.sshLoginGrace as number) * 1000,
@@ -44,6 +49,14 @@ function configFrom(o: Record<string, unknown>): Config {
 const count = (name: string, min: number) => (v: string) => {
   if (!/^\d{1,7}$/.test(v) || Number(v) < min) throw new InvalidArgumentError(`${name} must be a whole number ≥ ${min}`)
   return Number(v)
+}
+
+function rateLimitsFrom(o: Record<string, unknown>): Partial<RateLimits> | undefined {
+  const r: Partial<RateLimits> = {}
+  if (o.rateLimitPerMinute !== undefined) r.perMinute = o.rateLimitPerMinute as number
+  if (o.rateLimitMutatingPerMinute !== undefined) r.mutatingPerMinute = o.rateLimitMutatingPerMinute as number
+  if (o.rateLimitPerHour !== undefined) r.perHour = o.rateLimitPerHour as number
+  return Object.keys(r).length > 0 ? r : undefined
 }
 
 /** Run `fn` with an app on the data dir; CommandErrors become `error: …` and their exit status. */
@@ -92,6 +105,11 @@ program
   .option('--ssh-port <n>', 'SSH port', int('--ssh-port'), DEFAULTS.sshPort)
   .option('--https-port <n>', `HTTPS port (default ${DEFAULTS.httpsPort} unless only --http-port is given)`, int('--https-port'))
   .option('--http-port <n>', 'plain HTTP port (behind a TLS proxy, tests)', int('--http-port'))
+  .option('--tls-cert <file>', 'HTTPS certificate (PEM), with --tls-key; default: a self-signed one made in the data dir')
+  .option('--tls-key <file>', 'HTTPS private key (PEM), with --tls-cert')
+  .option('--rate-limit-per-minute <n>', 'requests per minute per key (SSH exec and /exec; 0: no limit; default 60)', count('--rate-limit-per-minute', 0))
+  .option('--rate-limit-mutating-per-minute <n>', 'state-changing requests per minute per key (0: no limit; default 30)', count('--rate-limit-mutating-per-minute', 0))
+  .option('--rate-limit-per-hour <n>', 'requests per hour per key (0: no limit; default 1000)', count('--rate-limit-per-hour', 0))
   .addOption(new Option('--driver <driver>', 'machine driver').choices(['sandbox', 'docker']).default(DEFAULTS.driver))
   .option('--default-image <image>', 'image for `new` without --image (sandbox: host; docker: debian:bookworm-slim)')
   .option('--max-machines <n>', 'machines per user', (v: string) => { if (!/^\d{1,6}$/.test(v)) throw new InvalidArgumentError('--max-machines must be a whole number'); return Number(v) }, 50)
@@ -134,6 +152,70 @@ user
   .action((o) => withApp(o, (app) => {
     const users = app.services.store.users.list().map((u) => ({ id: u.id, email: u.email, role: u.role, status: u.status, expires_at: u.expires_at, created_at: u.created_at }))
     process.stdout.write(o.json ? `${JSON.stringify({ users })}\n` : `${table(users, { email: (u) => u.email, role: (u) => u.role, status: (u) => u.status, created: (u) => shortTime(u.created_at) })}\n`)
+  }))
+
+// Signing options shared by `token mint` and `exec`: a key file (ssh-keygen) or ssh-agent.
+const signerOptions = (c: Command) => c
+  .option('--key <file>', 'private key to sign with (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa); with --agent, picks the agent key')
+  .option('--agent', 'sign through ssh-agent (SSH_AUTH_SOCK)', false)
+  .addOption(new Option('--domain <domain>', 'the server\'s API domain (token namespace v0@<domain>)').env('BOXD_DOMAIN'))
+
+function signerFrom(o: Record<string, unknown>): { key?: string; agentSocket?: string } {
+  if (!o.agent) return { key: o.key as string | undefined }
+  const sock = process.env.SSH_AUTH_SOCK
+  if (!sock) throw new CommandError('usage', '--agent: SSH_AUTH_SOCK is not set', { hint: 'start ssh-agent and ssh-add your key, or use --key' })
+  return { key: o.key as string | undefined, agentSocket: sock }
+}
+
+/** CommandErrors become `error: …` and their exit status, as in withApp, for commands without a data dir. */
+async function reporting(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn()
+  } catch (e) {
+    if (!(e instanceof CommandError)) throw e
+    process.stderr.write(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`)
+    process.exitCode = exitStatus(e.code)
+  }
+}
+
+const tokenCli = program.command('token').description('API tokens, made on this machine with your SSH key')
+signerOptions(tokenCli
+  .command('mint')
+  .description('Print a boxd0 API token signed with your SSH key (offline; the server checks it against your registered keys)'))
+  .option('--cmds <list>', 'comma-separated verbs it may run (default: the read-only set; "" = none)')
+  .option('--exp <when>', 'expiry: a duration (10m, 2h, 30d), a unix time, an ISO date, or "never"', '1h')
+  .option('--nbf <when>', 'not valid before: a duration from now, a unix time or an ISO date')
+  .option('--ctx <json>', 'any JSON, passed to the server untouched')
+  .option('--machine <glob>', 'a machine name glob it may act on (repeatable; default all)', (v: string, prev: string[] = []) => [...prev, v])
+  .action((o) => reporting(async () => {
+    const now = Math.floor(Date.now() / 1000)
+    const claims: MintClaims = {
+      exp: parseTimeFlag('--exp', o.exp, now),
+      nbf: o.nbf === undefined ? undefined : parseTimeFlag('--nbf', o.nbf, now),
+      cmds: o.cmds === undefined ? undefined : parseCmds(o.cmds),
+      ctx: o.ctx === undefined ? undefined : parseCtx(o.ctx),
+      machines: o.machine,
+    }
+    // The token is the whole of stdout.
+    process.stdout.write(`${await mint(claims, o.domain ?? DEFAULTS.domain, signerFrom(o))}\n`)
+  }))
+
+signerOptions(program
+  .command('exec')
+  .description('Run one command through the HTTPS API, like `ssh host \'<command>\'`: same output, same exit status'))
+  .requiredOption('--url <url>', 'the server, e.g. https://boxd.localhost:8443')
+  .option('--insecure', 'do not verify the server\'s TLS certificate (self-signed, testing)', false)
+  .option('--cacert <file>', 'trust this certificate (e.g. the server\'s self-signed data/tls/cert.pem)')
+  .argument('<command...>', 'the command, as one string or as words (joined with spaces, like ssh)')
+  .passThroughOptions()
+  .action((words: string[], o) => reporting(async () => {
+    const { execRemote } = await import('./http/client.js')
+    const { Registry } = await import('./registry/registry.js')
+    const { commands } = await import('../commands/index.js')
+    const r = await execRemote({ url: o.url, line: words.join(' '), signer: signerFrom(o), domain: o.domain, insecure: o.insecure, cacert: o.cacert, tty: Boolean(process.stdout.isTTY) }, new Registry(commands))
+    process.stdout.write(r.stdout)
+    process.stderr.write(r.stderr)
+    process.exitCode = r.exit
   }))
 
 program
