@@ -9,7 +9,7 @@ import { addKey } from './accounts.js'
 import { DEFAULT_TOKEN_CMDS, type TokenClaimsLike } from './permissions.js'
 import type { Principal } from './principal.js'
 import { publicKeyBlob, publicKeyText } from './sshsig.js'
-import { mintToken, parseToken, TokenVerifier, tokenNamespace, type TokenClaims, type VerifiedToken } from './token.js'
+import { mintToken, parseToken, TokenVerifier, tokenNamespace, type KeyLookup, type TokenClaims, type VerifiedToken } from './token.js'
 
 export const HANDLE_PREFIX = 'boxd1.'
 // 32 base32 characters = 160 bits: far beyond guessing, short enough to paste.
@@ -44,6 +44,21 @@ export interface ApiKeyRequest {
   machines?: string[]
 }
 
+/**
+ * Signing keys a token may be verified against: registered, non-removed keys of active users.
+ * Shared by every TokenVerifier (API and machine namespaces). Asked on every verification:
+ * removing a key, or disabling or expiring its user, revokes every token it signed at once.
+ */
+export function activeKeyLookup(store: Store, clock: Clock): KeyLookup {
+  return (fp) => {
+    const key = store.keys.findActive(fp)
+    if (!key) return undefined
+    const user = store.users.get(key.user_id)
+    if (!user || !store.users.isActive(user, clock.now())) return undefined
+    return { keyId: key.id, userId: user.id, publicKey: key.public_key }
+  }
+}
+
 export class TokenService {
   /** `v0@<domain>`: the only namespace /exec accepts (machine tokens are `v0@<machine>.<domain>`). */
   readonly namespace: string
@@ -54,15 +69,7 @@ export class TokenService {
     this.namespace = tokenNamespace(domain)
     this.verifier = new TokenVerifier({
       namespace: this.namespace,
-      // Asked on every verification: removing a key, or disabling or expiring its user, revokes
-      // every token it signed at once.
-      lookup: (fp) => {
-        const key = store.keys.findActive(fp)
-        if (!key) return undefined
-        const user = store.users.get(key.user_id)
-        if (!user || !store.users.isActive(user, clock.now())) return undefined
-        return { keyId: key.id, userId: user.id, publicKey: key.public_key }
-      },
+      lookup: activeKeyLookup(store, clock),
       now: () => Math.floor(clock.now().getTime() / 1000),
     })
   }
