@@ -18,7 +18,7 @@ export interface ExecRequest {
 /** Runs one command; resolves with the exit status (the caller sends it and closes). */
 export async function runExec(app: App, req: ExecRequest): Promise<number> {
   const { channel, pty } = req
-  const live = pty ? new LiveLine(channel.stderr, () => pty.cols) : undefined
+  const live = pty ? new LiveLine(channel, () => pty.cols) : undefined
   const outcome = await app.dispatcher.dispatch({
     line: req.command,
     principal: req.principal,
@@ -30,9 +30,13 @@ export async function runExec(app: App, req: ExecRequest): Promise<number> {
     signal: req.signal,
   })
   live?.clear()
-  const text = (s: string) => (pty ? crlf(s) : s)
-  await writeAll(channel, text(outcome.stdout))
-  await writeAll(channel.stderr, text(outcome.stderr))
+  if (pty) {
+    // A pty is one terminal: stderr joins stdout in order, as sshd's pty does.
+    await writeAll(channel, crlf(outcome.stdout + outcome.stderr))
+  } else {
+    await writeAll(channel, outcome.stdout)
+    await writeAll(channel.stderr, outcome.stderr)
+  }
   return outcome.exit
 }
 

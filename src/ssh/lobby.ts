@@ -76,7 +76,9 @@ export async function runLobby(o: LobbyOptions): Promise<number> {
   const { app, channel, pty } = o
   const tty = Boolean(pty)
   const out = (s: string) => writeAll(channel, tty ? crlf(s) : s)
-  const err = (s: string) => writeAll(channel.stderr, tty ? crlf(s) : s)
+  // With a pty everything goes to the terminal in order, as with sshd (a separate stderr stream
+  // would let the client print the next prompt before the error).
+  const err = (s: string) => (tty ? out(s) : writeAll(channel.stderr, s))
   if (pty) {
     // readline sizes its line editing from output.columns/rows and redraws on 'resize'.
     Object.assign(channel, { columns: pty.cols, rows: pty.rows })
@@ -129,7 +131,7 @@ export async function runLobby(o: LobbyOptions): Promise<number> {
     const me = o.identity()
     if (me.kind !== 'user') return 3
     if (tty) await out(`Welcome to boxd, ${me.principal.user.email}. Type \`help\` for commands, Tab to complete, \`exit\` or Ctrl-D to leave.\n`)
-    const live = tty ? new LiveLine(channel.stderr, () => pty!.cols) : undefined
+    const live = tty ? new LiveLine(channel, () => pty!.cols) : undefined
     for (;;) {
       const line = await lines.next(PROMPT)
       if (line === undefined) break

@@ -1,6 +1,7 @@
 // One session channel: pty and window-change are noted, forwarding-like requests refused, then
 // shell → lobby or machine, exec → dispatcher or machine, subsystem → a message. The channel
 // always gets an exit status and a close, so no client is left hanging.
+import type { Writable } from 'node:stream'
 import type { ServerChannel, Session } from 'ssh2'
 import type { SshConnection } from './connection.js'
 import { runExec } from './exec.js'
@@ -42,12 +43,12 @@ export function serveSession(conn: SshConnection, session: Session): void {
     conn.track(finish(channel, async () => {
       const target = await conn.target()
       if (target.machine) return conn.openMachine(target.machine, channel, pty, undefined, resize)
-      if (agentRefused && pty) await writeAll(channel.stderr, 'boxd: agent forwarding is not offered here (ignored)\r\n')
+      if (agentRefused && pty) await writeAll(channel, 'boxd: agent forwarding is not offered here (ignored)\r\n')
       // The lobby ends with the connection, or right after a shutdown notice.
       const ctl = new AbortController()
       const stop = () => ctl.abort()
       conn.signal.addEventListener('abort', stop, { once: true })
-      const off = conn.onShutdown(() => void writeAll(channel.stderr, text(pty, '\nboxd: the server is shutting down, bye\n')).then(stop))
+      const off = conn.onShutdown(() => void writeAll(errors(channel, pty), text(pty, '\nboxd: the server is shutting down, bye\n')).then(stop))
       try {
         return await runLobby({
           app: conn.app, enrollment: conn.enrollment, channel, pty,
@@ -71,7 +72,7 @@ export function serveSession(conn: SshConnection, session: Session): void {
       const me = conn.identity
       if (me.kind !== 'user') {
         // An unknown key got this far only to enroll, which needs the interactive lobby.
-        await writeAll(channel.stderr, text(pty, `error: this key has no account here yet\nhint: run \`${conn.sshHint}\` (interactive) once to ${conn.enrollment.bootstrapPending ? 'enter the bootstrap code' : 'sign up'}\n`))
+        await writeAll(errors(channel, pty), text(pty, `error: this key has no account here yet\nhint: run \`${conn.sshHint}\` (interactive) once to ${conn.enrollment.bootstrapPending ? 'enter the bootstrap code' : 'sign up'}\n`))
         return NEEDS_ACCOUNT
       }
       return runExec(conn.app, { principal: me.principal, command: info.command, channel, pty, stdinBytes: conn.limits.stdinBytes, signal: conn.signal })
@@ -90,6 +91,11 @@ export function serveSession(conn: SshConnection, session: Session): void {
 
 function text(pty: TermInfo | undefined, s: string): string {
   return pty ? crlf(s) : s
+}
+
+/** Where error text goes: with a pty the one terminal stream (in order, as sshd), else stderr. */
+function errors(channel: ServerChannel, pty: TermInfo | undefined): Writable {
+  return pty ? channel : channel.stderr
 }
 
 /** Run the session body, then always: exit status, EOF, close. Unexpected errors become 70. */

@@ -134,6 +134,8 @@ export interface PtySession {
   write(data: string): void
   /** Everything the terminal received, escape sequences stripped. */
   text(): string
+  /** Everything the terminal received, as bytes were written (escape sequences kept). */
+  raw(): string
   /** Wait until the text received after `from` (default: everything) matches re. */
   expect(re: RegExp, o?: { from?: number; timeoutMs?: number }): Promise<string>
   /** Current length of text(): a mark for expect({from}). */
@@ -156,6 +158,7 @@ export async function ptySsh(port: number, key: string, o: { user?: string; args
   return {
     write: (d) => term.write(d),
     text,
+    raw: () => raw,
     mark: () => text().length,
     async expect(re, eo = {}) {
       const deadline = Date.now() + (eo.timeoutMs ?? 8000)
