@@ -54,7 +54,8 @@ export async function enrollDialogue(io: DialogueIo): Promise<Identity | undefin
     } catch (e) {
       if (!(e instanceof CommandError)) throw e
       await io.say(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`)
-      if (e.code !== 'usage') return undefined
+      // A typo or a taken email may be retried; a code used meanwhile or signup closed may not.
+      if (kind === 'bootstrap' ? !enrollment.bootstrapPending : !enrollment.signupOpen) return undefined
     }
   }
   return undefined
