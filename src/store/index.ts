@@ -1,6 +1,11 @@
 // The store: one SQLite file, one module per table family.
 import { openDatabase, type DB } from './db.js'
+import { AuditLog } from './audit.js'
+import { Events } from './events.js'
 import { SshKeys } from './keys.js'
+import { Tasks } from './tasks.js'
+import { UserAdmin } from './user-admin.js'
+import { Deliveries, Webhooks } from './webhooks.js'
 import { TokenHandles } from './tokens.js'
 import { Machines } from './machines.js'
 import { Users } from './users.js'
@@ -10,12 +15,24 @@ export class Store {
   readonly keys: SshKeys
   readonly tokens: TokenHandles
   readonly machines: Machines
+  readonly audit: AuditLog
+  readonly events: Events
+  readonly webhooks: Webhooks
+  readonly deliveries: Deliveries
+  readonly tasks: Tasks
+  readonly userAdmin: UserAdmin
 
   private constructor(readonly db: DB) {
     this.users = new Users(db)
     this.keys = new SshKeys(db)
     this.tokens = new TokenHandles(db)
     this.machines = new Machines(db)
+    this.audit = new AuditLog(db)
+    this.events = new Events(db)
+    this.webhooks = new Webhooks(db)
+    this.deliveries = new Deliveries(db)
+    this.tasks = new Tasks(db)
+    this.userAdmin = new UserAdmin(db)
   }
 
   static open(path: string): Store {

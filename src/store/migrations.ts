@@ -84,4 +84,86 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX machines_user ON machines(user_id, name);
     `,
   },
+  {
+    version: 4,
+    name: 'audit log, events, webhooks and their outbox, tasks',
+    sql: `
+      -- Who did what, through which door. No foreign key to users: the trail outlives the account.
+      CREATE TABLE audit_log (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        at              TEXT NOT NULL,
+        user_id         TEXT,
+        user_email      TEXT,
+        via             TEXT NOT NULL,          -- ssh-key | token | local
+        key_fingerprint TEXT,
+        token_id        TEXT,
+        door            TEXT NOT NULL,          -- ssh | http | local
+        remote_address  TEXT,
+        verb            TEXT NOT NULL,          -- resolved verb, or the (redacted) first word of an unknown line
+        machines        TEXT,                   -- JSON array of machine-typed inputs, for --machine
+        args            TEXT,                   -- JSON, secrets redacted; NULL when the line did not parse
+        code            TEXT NOT NULL,          -- ok | an error code
+        duration_ms     REAL NOT NULL,
+        request_id      TEXT NOT NULL
+      );
+      CREATE INDEX audit_log_at ON audit_log(at);
+      CREATE INDEX audit_log_user_at ON audit_log(user_id, at);
+      CREATE INDEX audit_log_email_at ON audit_log(user_email, at);
+
+      CREATE TABLE events (
+        id          TEXT PRIMARY KEY,
+        type        TEXT NOT NULL,
+        user_id     TEXT,                       -- whose event it is (no FK: history outlives the account)
+        machine     TEXT,
+        data        TEXT NOT NULL,              -- JSON
+        created_at  TEXT NOT NULL
+      );
+      CREATE INDEX events_created ON events(created_at);
+      CREATE INDEX events_user_created ON events(user_id, created_at);
+
+      CREATE TABLE webhooks (
+        id             TEXT PRIMARY KEY,
+        user_id        TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        url            TEXT NOT NULL,
+        events         TEXT NOT NULL,           -- JSON array of type globs; [] = every type
+        all_users      INTEGER NOT NULL DEFAULT 0,  -- admins only: every user's events
+        secret_sealed  TEXT NOT NULL,           -- secretbox under the data dir's sealing key
+        created_at     TEXT NOT NULL
+      );
+      CREATE INDEX webhooks_user ON webhooks(user_id);
+
+      -- The outbox: one row per (event, webhook), written in the state change's transaction.
+      CREATE TABLE webhook_deliveries (
+        id               TEXT PRIMARY KEY,
+        webhook_id       TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        event_id         TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+        status           TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  TEXT,
+        last_attempt_at  TEXT,
+        response_status  INTEGER,
+        last_error       TEXT,
+        created_at       TEXT NOT NULL,
+        completed_at     TEXT
+      );
+      CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at);
+      CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries(webhook_id, created_at);
+      CREATE INDEX webhook_deliveries_event ON webhook_deliveries(event_id);
+
+      CREATE TABLE tasks (
+        id           TEXT PRIMARY KEY,
+        user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        kind         TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+        progress     TEXT,
+        result       TEXT,                      -- JSON
+        error        TEXT,                      -- JSON {error, code, hint?}
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        finished_at  TEXT
+      );
+      CREATE INDEX tasks_user_created ON tasks(user_id, created_at);
+      CREATE INDEX tasks_status ON tasks(status);
+    `,
+  },
 ]
