@@ -9,6 +9,9 @@ import { Deliveries, Webhooks } from './webhooks.js'
 import { TokenHandles } from './tokens.js'
 import { Machines } from './machines.js'
 import { Users } from './users.js'
+import { PortForwards } from './ports.js'
+import { Shares } from './shares.js'
+import { BrowserSessions } from './browser.js'
 
 export class Store {
   readonly users: Users
@@ -21,6 +24,9 @@ export class Store {
   readonly deliveries: Deliveries
   readonly tasks: Tasks
   readonly userAdmin: UserAdmin
+  readonly ports: PortForwards
+  readonly shares: Shares
+  readonly browser: BrowserSessions
 
   private constructor(readonly db: DB) {
     this.users = new Users(db)
@@ -33,6 +39,9 @@ export class Store {
     this.deliveries = new Deliveries(db)
     this.tasks = new Tasks(db)
     this.userAdmin = new UserAdmin(db)
+    this.ports = new PortForwards(db)
+    this.shares = new Shares(db)
+    this.browser = new BrowserSessions(db)
   }
 
   static open(path: string): Store {
@@ -53,3 +62,6 @@ export type { User, Role } from './users.js'
 export type { SshKeyRow } from './keys.js'
 export type { TokenHandleRow } from './tokens.js'
 export type { MachineRow, MachineStatus, MachineSpecJson } from './machines.js'
+export type { PortForwardRow } from './ports.js'
+export type { ProxyPortRow } from './shares.js'
+export type { BrowserSecretRow } from './browser.js'

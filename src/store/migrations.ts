@@ -166,4 +166,55 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX tasks_status ON tasks(status);
     `,
   },
+  {
+    version: 5,
+    name: 'reaching machines: port forwards, proxy port flags, shares, browser sessions',
+    sql: `
+      -- Raw TCP: host_port on --ports-listen forwards to the machine's 127.0.0.1:port.
+      CREATE TABLE port_forwards (
+        id          TEXT PRIMARY KEY,
+        machine_id  TEXT NOT NULL REFERENCES machines(id) ON DELETE CASCADE,
+        port        INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+        host_port   INTEGER NOT NULL UNIQUE CHECK (host_port BETWEEN 1 AND 65535),
+        allow       TEXT NOT NULL,              -- JSON array of source CIDRs (--to)
+        created_at  TEXT NOT NULL,
+        UNIQUE (machine_id, port)
+      );
+      -- HTTPS proxy: a machine port with a row and public = 1 is reachable without credentials;
+      -- no row means private.
+      CREATE TABLE proxy_ports (
+        machine_id  TEXT NOT NULL REFERENCES machines(id) ON DELETE CASCADE,
+        port        INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+        public      INTEGER NOT NULL CHECK (public IN (0, 1)),
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (machine_id, port)
+      );
+      -- Proxy access (not a shell) for other accounts, by email: a share may precede the signup.
+      CREATE TABLE machine_shares (
+        machine_id  TEXT NOT NULL REFERENCES machines(id) ON DELETE CASCADE,
+        email       TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        PRIMARY KEY (machine_id, email)
+      );
+      -- Browser access: one-time magic links and the sessions they start. Only SHA-256 hashes of
+      -- the secrets are stored; a secret is found by the hash of what the browser presents.
+      CREATE TABLE browser_links (
+        secret_hash  BLOB PRIMARY KEY,
+        machine_id   TEXT NOT NULL REFERENCES machines(id) ON DELETE CASCADE,
+        user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        expires_at   TEXT NOT NULL,
+        created_at   TEXT NOT NULL
+      );
+      CREATE INDEX browser_links_expires ON browser_links(expires_at);
+      CREATE TABLE browser_sessions (
+        secret_hash  BLOB PRIMARY KEY,
+        machine_id   TEXT NOT NULL REFERENCES machines(id) ON DELETE CASCADE,
+        user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        expires_at   TEXT NOT NULL,
+        created_at   TEXT NOT NULL
+      );
+      CREATE INDEX browser_sessions_expires ON browser_sessions(expires_at);
+      CREATE INDEX browser_sessions_user ON browser_sessions(user_id);
+    `,
+  },
 ]
