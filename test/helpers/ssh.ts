@@ -146,10 +146,10 @@ export interface PtySession {
 }
 
 /** The real ssh client in a real pseudo-terminal (node-pty), as a person would run it. */
-export async function ptySsh(port: number, key: string, o: { user?: string; args?: string[]; cols?: number; rows?: number } = {}): Promise<PtySession> {
+export async function ptySsh(port: number, key: string, o: { user?: string; args?: string[]; cols?: number; rows?: number; env?: Record<string, string> } = {}): Promise<PtySession> {
   const pty = (await import('node-pty')).default
   const term = pty.spawn('ssh', [...sshArgs(port, key, o.args ?? ['-tt']), `${o.user ?? 'boxd'}@127.0.0.1`], {
-    name: 'xterm', cols: o.cols ?? 100, rows: o.rows ?? 30, env: { ...process.env, TERM: 'xterm' } as Record<string, string>,
+    name: 'xterm', cols: o.cols ?? 100, rows: o.rows ?? 30, env: { ...process.env, TERM: 'xterm', ...o.env } as Record<string, string>,
   })
   let raw = ''
   term.onData((d) => (raw += d))
