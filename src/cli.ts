@@ -197,7 +197,7 @@ signerOptions(tokenCli
       machines: o.machine,
     }
     // The token is the whole of stdout.
-    process.stdout.write(`${await mint(claims, o.domain ?? DEFAULTS.domain, signerFrom(o))}\n`)
+    process.stdout.write(`${await mint(claims, o.domain || DEFAULTS.domain, signerFrom(o))}\n`)
   }))
 
 signerOptions(program
@@ -212,7 +212,7 @@ signerOptions(program
     const { execRemote } = await import('./http/client.js')
     const { Registry } = await import('./registry/registry.js')
     const { commands } = await import('../commands/index.js')
-    const r = await execRemote({ url: o.url, line: words.join(' '), signer: signerFrom(o), domain: o.domain, insecure: o.insecure, cacert: o.cacert, tty: Boolean(process.stdout.isTTY) }, new Registry(commands))
+    const r = await execRemote({ url: o.url, line: words.join(' '), signer: signerFrom(o), domain: o.domain || undefined, insecure: o.insecure, cacert: o.cacert, tty: Boolean(process.stdout.isTTY) }, new Registry(commands))
     process.stdout.write(r.stdout)
     process.stderr.write(r.stderr)
     process.exitCode = r.exit

@@ -46,7 +46,7 @@ export async function execRemote(o: ExecClientOptions, registry: Registry): Prom
   if (!url.pathname.endsWith('/exec')) url.pathname = `${url.pathname.replace(/\/+$/, '')}/exec`
 
   const { cmd, words, json } = resolve(o.line, registry)
-  const domain = o.domain ?? process.env.BOXD_DOMAIN ?? (isIP(url.hostname.replace(/^\[|\]$/g, '')) ? 'boxd.localhost' : url.hostname)
+  const domain = o.domain || process.env.BOXD_DOMAIN || (isIP(url.hostname.replace(/^\[|\]$/g, '')) ? 'boxd.localhost' : url.hostname)
   const now = Math.floor(Date.now() / 1000)
   // Exactly the one verb, for a couple of minutes: the least a leaked token could do.
   const token = await mint({ exp: now + (o.ttl ?? 120), cmds: [cmd?.name ?? words[0] ?? 'help'] }, domain, o.signer)
