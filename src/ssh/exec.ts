@@ -4,7 +4,7 @@ import type { App } from '../app.js'
 import type { Principal } from '../auth/principal.js'
 import { CommandError } from '../errors.js'
 import type { TermInfo } from './machine-sessions.js'
-import { crlf, LiveLine, writeAll } from './terminal.js'
+import { crlf, LiveLine, progressSink, writeAll } from './terminal.js'
 
 export interface ExecRequest {
   principal: Principal
@@ -18,18 +18,17 @@ export interface ExecRequest {
 /** Runs one command; resolves with the exit status (the caller sends it and closes). */
 export async function runExec(app: App, req: ExecRequest): Promise<number> {
   const { channel, pty } = req
-  const live = pty ? new LiveLine(channel, () => pty.cols) : undefined
+  const progress = progressSink(req.command, pty ? new LiveLine(channel, () => pty.cols) : undefined, channel.stderr)
   const outcome = await app.dispatcher.dispatch({
     line: req.command,
     principal: req.principal,
     door: 'ssh',
     tty: Boolean(pty),
     stdin: channelStdin(channel, req.stdinBytes, Boolean(pty)),
-    // Without a TTY there is nobody to watch a live line, and scripts want clean stderr.
-    progress: live ? (m) => live.show(m) : undefined,
+    progress: progress.report,
     signal: req.signal,
   })
-  live?.clear()
+  progress.done()
   if (pty) {
     // A pty is one terminal: stderr joins stdout in order, as sshd's pty does.
     await writeAll(channel, crlf(outcome.stdout + outcome.stderr))

@@ -12,7 +12,7 @@ import type { Identity } from './auth.js'
 import { enrollDialogue } from './enroll-dialogue.js'
 import type { Enrollment } from './enrollment.js'
 import type { TermInfo } from './machine-sessions.js'
-import { crlf, isSecretLine, LiveLine, writeAll } from './terminal.js'
+import { crlf, isSecretLine, LiveLine, progressSink, writeAll } from './terminal.js'
 
 export const PROMPT = 'boxd> '
 const HISTORY_SIZE = 500
@@ -131,7 +131,7 @@ export async function runLobby(o: LobbyOptions): Promise<number> {
     const me = o.identity()
     if (me.kind !== 'user') return 3
     if (tty) await out(`Welcome to boxd, ${me.principal.user.email}. Type \`help\` for commands, Tab to complete, \`exit\` or Ctrl-D to leave.\n`)
-    const live = tty ? new LiveLine(channel, () => pty!.cols) : undefined
+    const live = pty ? new LiveLine(channel, () => pty.cols) : undefined
     for (;;) {
       const line = await lines.next(PROMPT)
       if (line === undefined) break
@@ -139,14 +139,15 @@ export async function runLobby(o: LobbyOptions): Promise<number> {
       if (trimmed === '' || trimmed.startsWith('#')) continue
       if (LEAVE.has(trimmed)) break
       rl.pause() // typed-ahead keys wait until the command answered, instead of echoing into its output
+      const progress = progressSink(trimmed, live, channel.stderr)
       const outcome = await app.dispatcher.dispatch({
         line: trimmed, principal: me.principal, door: 'ssh', tty,
         // The lobby's channel is the keyboard: verbs that read stdin get nothing (pass arguments).
         stdin: async () => undefined,
-        progress: live ? (m) => live.show(m) : undefined,
+        progress: progress.report,
         signal: o.signal,
       })
-      live?.clear()
+      progress.done()
       await out(outcome.stdout)
       await err(outcome.stderr)
       last = outcome.exit

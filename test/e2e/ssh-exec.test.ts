@@ -1,5 +1,9 @@
 // `ssh host <verb…>` with the real OpenSSH client: output, exit statuses, stderr, stdin, quoting.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { commands } from '../../commands/index.js'
+import { Dispatcher } from '../../src/registry/dispatch.js'
+import { Registry } from '../../src/registry/registry.js'
+import { defineCommand } from '../../src/registry/types.js'
 import { startSshFixture, type KeyFiles, type SshFixture } from '../helpers/ssh.js'
 
 let fx: SshFixture
@@ -102,5 +106,44 @@ describe('ssh exec', () => {
     const r = await fx.ssh(alice, 'whoami', { args: ['-tt'] })
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/alice@example\.com \(admin\)\r\n/)
+  })
+})
+
+describe('progress from long verbs', () => {
+  let px: SshFixture
+  let key: KeyFiles
+  beforeAll(async () => {
+    px = await startSshFixture()
+    key = px.user('prog@example.com').key
+    // A verb that reports progress, added to a copy of the real registry.
+    const slow = defineCommand({
+      name: 'progress-demo', summary: 'test', usage: 'progress-demo', examples: ['progress-demo'], mutates: false,
+      run(_i, ctx) {
+        ctx.progress('step 1 of 2')
+        ctx.progress('step 2 of 2')
+        return { ok: true }
+      },
+      human: () => 'done',
+    })
+    px.app.registry = new Registry([...commands, slow])
+    px.app.dispatcher = new Dispatcher(px.app.registry, px.app.services)
+  })
+  afterAll(() => px?.close())
+
+  it('without a TTY: plain lines on stderr, result on stdout', async () => {
+    const r = await px.ssh(key, 'progress-demo')
+    expect(r.stderr).toBe('step 1 of 2\nstep 2 of 2\n')
+    expect(r.stdout).toBe('done\n')
+  })
+
+  it('with --json: no progress anywhere, stdout is only the JSON', async () => {
+    const r = await px.ssh(key, 'progress-demo --json')
+    expect(r.stderr).toBe('')
+    expect(JSON.parse(r.stdout)).toEqual({ ok: true })
+  })
+
+  it('on a TTY: one live line redrawn in place, the last one kept above the result', async () => {
+    const r = await px.ssh(key, 'progress-demo', { args: ['-tt'] })
+    expect(r.stdout).toBe('\r\x1b[Kstep 1 of 2\r\x1b[Kstep 2 of 2\r\ndone\r\n')
   })
 })
