@@ -7,7 +7,7 @@ import type { App } from '../app.js'
 import { mayRun } from '../auth/permissions.js'
 import type { Principal } from '../auth/principal.js'
 import { CommandError } from '../errors.js'
-import { tokenize } from '../registry/tokenize.js'
+import { MAX_LINE_BYTES, tokenize } from '../registry/tokenize.js'
 import type { Identity } from './auth.js'
 import { enrollDialogue } from './enroll-dialogue.js'
 import type { Enrollment } from './enrollment.js'
@@ -108,6 +108,17 @@ export async function runLobby(o: LobbyOptions): Promise<number> {
     rl.prompt()
   })
 
+  // readline buffers a line without limit; an unterminated flood would grow it forever.
+  let pendingLine = 0
+  const bound = (chunk: Buffer) => {
+    const nl = Math.max(chunk.lastIndexOf(0x0a), chunk.lastIndexOf(0x0d))
+    pendingLine = nl >= 0 ? chunk.length - nl - 1 : pendingLine + chunk.length
+    if (pendingLine > MAX_LINE_BYTES) {
+      pendingLine = 0
+      void err(`\nerror: line longer than ${MAX_LINE_BYTES / 1024} KiB: closing the session\n`).then(() => rl.close())
+    }
+  }
+  channel.on('data', bound)
   let idle: NodeJS.Timeout | undefined
   const touch = () => {
     if (o.idleTimeoutMs <= 0) return
@@ -160,6 +171,7 @@ export async function runLobby(o: LobbyOptions): Promise<number> {
   } finally {
     clearTimeout(idle)
     channel.off('data', touch)
+    channel.off('data', bound)
     rl.close()
   }
 }

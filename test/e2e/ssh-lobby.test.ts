@@ -132,3 +132,10 @@ describe('lobby without a pty (ssh -T host < script)', () => {
     expect(r.code).toBe(5)
   })
 })
+
+describe('lobby limits', () => {
+  it('an endless unterminated line closes the session instead of growing memory', async () => {
+    const r = await fx.ssh(alice, [], { args: ['-T'], input: 'x'.repeat(100 * 1024) })
+    expect(r.stderr).toMatch(/line longer than 64 KiB/)
+  })
+})
