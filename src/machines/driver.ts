@@ -34,6 +34,9 @@ export interface ExecOptions {
   cwd?: string
 }
 
+/** What an empty ExecOptions.argv runs: bash as a login shell when the machine has it, else sh. */
+export const LOGIN_SHELL: readonly string[] = ['/bin/sh', '-c', 'if [ -x /bin/bash ]; then exec /bin/bash -l; fi; exec /bin/sh -l']
+
 /** A running process inside a machine: plain streams, so a transport can pipe them. */
 export interface ExecProcess {
   stdin: NodeJS.WritableStream
@@ -59,4 +62,20 @@ export interface Driver {
   connect(id: string, port: number): Promise<Duplex>
   /** Every machine id the driver knows of, for reconciliation (no orphans, no ghosts). */
   list(): Promise<string[]>
+}
+
+/**
+ * Why a driver call failed, so the machine service can map it to a CommandError code
+ * (missing → not_found; exists/running/not_running → conflict; invalid → usage;
+ * refused/unavailable → failed).
+ */
+export type DriverErrorReason = 'missing' | 'exists' | 'running' | 'not_running' | 'refused' | 'invalid' | 'unavailable'
+
+export class DriverError extends Error {
+  readonly reason: DriverErrorReason
+  constructor(reason: DriverErrorReason, message: string, opts: { cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause })
+    this.name = 'DriverError'
+    this.reason = reason
+  }
 }
