@@ -19,6 +19,8 @@ const HANDLE_ID_RE = /^tok_[a-z2-7]{16}$/
 const MAX_HANDLES_PER_USER = 1000
 // last_used_at is informational: write it at most this often per key / handle, not per request.
 const TOUCH_EVERY_MS = 60_000
+// Verified signatures kept (oldest evicted first): a few MB at most.
+const VERIFIED_CACHE_SIZE = 10_000
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
 
@@ -49,12 +51,13 @@ export interface ApiKeyRequest {
  * Shared by every TokenVerifier (API and machine namespaces). Asked on every verification:
  * removing a key, or disabling or expiring its user, revokes every token it signed at once.
  */
-export function activeKeyLookup(store: Store, clock: Clock): KeyLookup {
+export function activeKeyLookup(store: Store, clock: Clock, seen?: (user: User) => void): KeyLookup {
   return (fp) => {
     const key = store.keys.findActive(fp)
     if (!key) return undefined
     const user = store.users.get(key.user_id)
     if (!user || !store.users.isActive(user, clock.now())) return undefined
+    seen?.(user)
     return { keyId: key.id, userId: user.id, publicKey: key.public_key }
   }
 }
@@ -63,13 +66,26 @@ export class TokenService {
   /** `v0@<domain>`: the only namespace /exec accepts (machine tokens are `v0@<machine>.<domain>`). */
   readonly namespace: string
   private readonly verifier: TokenVerifier
+  private readonly lookup: KeyLookup
   private readonly touched = new Map<string, number>()
+  private lastUser: User | undefined
+  /**
+   * Signatures already checked, by SHA-256 of the token (the map never holds a bearer secret).
+   * A hit skips only the signature arithmetic — a pure function of token, key and namespace.
+   * The key is looked up again (still registered, its user still active, the very key that
+   * verified) and exp/nbf are checked against the clock on every use, so revocation is as
+   * immediate as without the cache.
+   */
+  private readonly verified = new Map<string, { v: VerifiedToken; publicKey: string }>()
 
   constructor(private readonly store: Store, private readonly clock: Clock, domain: string) {
     this.namespace = tokenNamespace(domain)
+    // The user row the last successful lookup read: principal() needs it right after, and
+    // everything here is synchronous, so it cannot belong to another request.
+    this.lookup = activeKeyLookup(store, clock, (u) => { this.lastUser = u })
     this.verifier = new TokenVerifier({
       namespace: this.namespace,
-      lookup: activeKeyLookup(store, clock),
+      lookup: this.lookup,
       now: () => Math.floor(clock.now().getTime() / 1000),
     })
   }
@@ -80,8 +96,29 @@ export class TokenService {
    */
   authenticate(credential: string): Principal {
     if (credential.startsWith(HANDLE_PREFIX)) return this.resolveHandle(credential)
-    const v = this.verifier.verify(credential)
-    return this.principal(v, `sig_${sha256(credential).subarray(0, 10).toString('hex')}`)
+    const digest = sha256(credential)
+    return this.principal(this.verifyCached(credential, digest), `sig_${digest.subarray(0, 10).toString('hex')}`)
+  }
+
+  private verifyCached(token: string, digest: Buffer): VerifiedToken {
+    const id = digest.toString('base64')
+    const hit = this.verified.get(id)
+    if (hit) {
+      const reg = this.lookup(hit.v.fingerprint)
+      const now = Math.floor(this.clock.now().getTime() / 1000)
+      const { exp, nbf } = hit.v.claims
+      if (reg && reg.keyId === hit.v.keyId && reg.publicKey === hit.publicKey && (exp === undefined || now < exp) && (nbf === undefined || now >= nbf)) return hit.v
+      // Something changed: drop it, and let the full verification say what.
+      this.verified.delete(id)
+    }
+    const v = this.verifier.verify(token)
+    const reg = this.lookup(v.fingerprint)
+    if (reg) {
+      deepFreeze(v.claims) // shared by every request that presents this token
+      this.verified.set(id, { v, publicKey: reg.publicKey })
+      if (this.verified.size > VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!)
+    }
+    return v
   }
 
   /** Verifies a boxd0 token for this server's API namespace. Throws `unauthenticated`. */
@@ -192,7 +229,9 @@ export class TokenService {
   }
 
   private principal(v: VerifiedToken, tokenId: string): Principal {
-    const user = this.store.users.get(v.userId) as User // the lookup just saw it active
+    const seen = this.lastUser
+    const user = seen?.id === v.userId ? seen : this.store.users.get(v.userId)
+    if (!user) throw new CommandError('unauthenticated', 'the account is gone')
     this.touch(v.keyId, () => this.store.keys.touch(v.keyId, this.clock.now()))
     return {
       user: { id: user.id, email: user.email, role: user.role },
@@ -241,6 +280,12 @@ function storedClaims(row: TokenHandleRow): TokenClaims {
   } catch {
     return {}
   }
+}
+
+function deepFreeze(v: unknown): void {
+  if (v === null || typeof v !== 'object' || Object.isFrozen(v)) return
+  Object.freeze(v)
+  for (const x of Object.values(v)) deepFreeze(x)
 }
 
 function sha256(s: string | Buffer): Buffer {

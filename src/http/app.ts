@@ -3,6 +3,7 @@
 // Principal, body bytes → string, Outcome → status + JSON — and every gate runs in the order
 // ARCHITECTURE.md fixes: 405 → 401 → 429 → 413 → dispatch (400/404/403/…) → 504 → 500.
 import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { HttpBindings } from '@hono/node-server'
 import { Hono, type Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
@@ -72,16 +73,18 @@ export function createHttpApp(deps: { dispatcher: Dispatcher; services: Services
     // 413 while reading: the limit holds for chunked bodies too.
     let line: string
     try {
-      line = decodeLine(await readBody(c.req.raw, maxBody))
+      line = decodeLine(await readBody(c.req.raw, maxBody, c.env?.incoming as IncomingMessage | undefined))
     } catch (e) {
       return reply(c, requestId, asCommandError(e), undefined, limitHeaders)
     }
 
-    const outcome = await dispatchWithDeadline(line, principal, requestId, c.req.raw.signal)
+    const outcome = await dispatchWithDeadline(line, principal, requestId, c.env?.outgoing as ServerResponse | undefined, c.req.raw)
     if (outcome === 'timeout') {
       return reply(c, requestId, new CommandError('timeout', `the command did not finish within ${Math.round(deadlineMs / 1000)} s`, { hint: 'it may still complete; check its effect before retrying' }), undefined, limitHeaders)
     }
-    log.info({ requestId, door: 'http', verb: outcome.verb, status: outcome.http, ms: Math.round(outcome.durationMs), key: principal.keyFingerprint }, 'exec')
+    // Debug only: every call is already in the audit trail; a line per request at info would cost
+    // a write syscall each on the hot path.
+    log.debug({ requestId, door: 'http', verb: outcome.verb, status: outcome.http, ms: Math.round(outcome.durationMs), key: principal.keyFingerprint }, 'exec')
     return c.body(JSON.stringify(outcome.body), outcome.http as ContentfulStatusCode, {
       ...JSON_HEADERS, 'X-Request-Id': outcome.requestId, ...limitHeaders, ...outcome.error?.headers,
     })
@@ -120,10 +123,18 @@ export function createHttpApp(deps: { dispatcher: Dispatcher; services: Services
     }
   }
 
-  async function dispatchWithDeadline(line: string, principal: Principal, requestId: string, clientSignal: AbortSignal): Promise<Outcome | 'timeout'> {
+  /**
+   * Runs the line with an AbortSignal that fires at the deadline or when the client goes away
+   * (watched on the Node response when there is one: touching Request.signal would make the
+   * adapter build a full web Request for every call).
+   */
+  async function dispatchWithDeadline(line: string, principal: Principal, requestId: string, outgoing: ServerResponse | undefined, raw: Request): Promise<Outcome | 'timeout'> {
     const ac = new AbortController()
-    const onGone = () => ac.abort(new Error('client went away'))
-    clientSignal.addEventListener('abort', onGone, { once: true })
+    const onGone = () => {
+      if (!outgoing || !outgoing.writableFinished) ac.abort(new Error('client went away'))
+    }
+    if (outgoing) outgoing.once('close', onGone)
+    else raw.signal.addEventListener('abort', onGone, { once: true })
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => {
@@ -137,7 +148,8 @@ export function createHttpApp(deps: { dispatcher: Dispatcher; services: Services
       return await Promise.race([run, deadline])
     } finally {
       clearTimeout(timer)
-      clientSignal.removeEventListener('abort', onGone)
+      if (outgoing) outgoing.off('close', onGone)
+      else raw.signal.removeEventListener('abort', onGone)
     }
   }
 

@@ -63,10 +63,10 @@ describe('tokens from the shell recipe work with curl', () => {
     expect(r.json.name).toBe('whoami')
   })
 
-  it('GET /healthz → {"status":"ok"} without a token', async () => {
+  it('GET /healthz answers JSON without a token (ok → 200; the ops checks may say degraded → 503)', async () => {
     const r = await curl(`${s.https}/healthz`)
-    expect(r.status).toBe(200)
-    expect(r.json).toEqual({ status: 'ok' })
+    expect(typeof r.json.status).toBe('string')
+    expect(r.status).toBe(r.json.status === 'ok' ? 200 : 503)
   })
 })
 
