@@ -118,6 +118,35 @@ describe('boxd1 handles', () => {
   })
 })
 
+describe('the verified-signature cache', () => {
+  it('a token seen before still expires on time', () => {
+    const t = tok(annKey, { exp: Math.floor(clock.now().getTime() / 1000) + 30 })
+    expect(as(t).user.id).toBe(ann.id)
+    expect(as(t).user.id).toBe(ann.id) // second use: from the cache
+    clock.advance(31_000)
+    expect(code(() => as(t))).toBe('unauthenticated')
+  })
+
+  it('a token seen before dies with its key and with its user, at once', () => {
+    const t = tok(annKey)
+    expect(as(t).user.id).toBe(ann.id)
+    app.services.store.db.prepare("UPDATE users SET status = 'disabled' WHERE id = ?").run(ann.id)
+    expect(code(() => as(t))).toBe('unauthenticated')
+    app.services.store.db.prepare("UPDATE users SET status = 'active' WHERE id = ?").run(ann.id)
+    expect(as(t).user.id).toBe(ann.id)
+    const row = app.services.store.keys.listForUser(ann.id)[0]
+    app.services.store.keys.markRemoved(row.id, clock.now())
+    expect(code(() => as(t))).toBe('unauthenticated')
+  })
+
+  it('claims handed to verbs cannot be changed by one request for the next', () => {
+    const t = tok(annKey, { cmds: ['whoami'] })
+    const claims = as(t).token!.claims
+    expect(() => { (claims.cmds as string[]).push('ssh-key add') }).toThrow(TypeError)
+    expect(as(t).token!.claims.cmds).toEqual(['whoami'])
+  })
+})
+
 describe('token verbs through the dispatcher', () => {
   const run = (t: string, line: string) => app.dispatcher.dispatch({ line, principal: as(t), door: 'http', forceJson: true })
 
