@@ -21,6 +21,16 @@ import rename from './rename.js'
 import tag from './tag.js'
 import comment from './comment.js'
 import rebuild from './rebuild.js'
+import portOpen from './port/open.js'
+import portClose from './port/close.js'
+import portLs from './port/ls.js'
+import shareShow from './share/show.js'
+import sharePort from './share/port.js'
+import shareSetPublic from './share/set-public.js'
+import shareSetPrivate from './share/set-private.js'
+import shareAdd from './share/add.js'
+import shareRemove from './share/remove.js'
+import browser from './browser.js'
 
 export const commands: Command[] = [
   help,
@@ -44,4 +54,14 @@ export const commands: Command[] = [
   tag,
   comment,
   rebuild,
+  portOpen,
+  portClose,
+  portLs,
+  shareShow,
+  sharePort,
+  shareSetPublic,
+  shareSetPrivate,
+  shareAdd,
+  shareRemove,
+  browser,
 ]

@@ -13,6 +13,9 @@ import type { Driver } from './machines/driver.js'
 import { createDriver } from './machines/index.js'
 import { MachineService } from './machines/service.js'
 import { MachineShells } from './machines/sessions.js'
+import { DEFAULT_PORT_RANGE, PortService } from './ports/service.js'
+import { MachineProxy } from './proxy/proxy.js'
+import { ShareService } from './proxy/shares.js'
 import type { MachineSessions } from './ssh/machine-sessions.js'
 
 export const DEFAULTS = {
@@ -39,6 +42,8 @@ export function resolveConfig(o: Partial<Config> = {}): Config {
     maxMachines: o.maxMachines ?? 50,
     allowHostNetwork: o.allowHostNetwork ?? false,
     defaultImage: o.defaultImage,
+    portsListen: o.portsListen,
+    portRange: o.portRange,
     signup: o.signup ?? 'closed',
     adminKey: o.adminKey,
     adminEmail: o.adminEmail,
@@ -68,8 +73,11 @@ export function createApp(config: Config, opts: { clock?: Clock; log?: Logger; d
     allowHostNetwork: config.allowHostNetwork,
     defaultImage: config.defaultImage ?? (driver.name === 'sandbox' ? 'host' : 'debian:bookworm-slim'),
   })
+  const ports = new PortService(store, machines, clock, log, { listen: config.portsListen ?? config.listen, range: config.portRange ?? DEFAULT_PORT_RANGE })
+  const shares = new ShareService(store, clock, config)
+  const proxy = new MachineProxy({ store, clock, config, log, machines, shares })
   const services: Services = {
-    store, clock, log, config, machines,
+    store, clock, log, config, machines, ports, shares, proxy,
     tokens: new TokenService(store, clock, config.domain),
     limiter,
     // One limiter for SSH exec and HTTP /exec alike (RateLimiter.beforeRun).

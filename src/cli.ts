@@ -32,6 +32,8 @@ function configFrom(o: Record<string, unknown>): Config {
     maxMachines: o.maxMachines as number | undefined,
     allowHostNetwork: o.allowHostNetwork as boolean | undefined,
     defaultImage: o.defaultImage as string | undefined,
+    portsListen: o.portsListen as string | undefined,
+    portRange: o.portRange as Config['portRange'],
     signup: o.signup as Config['signup'],
     adminKey: o.adminKey as string | undefined,
     adminEmail: o.adminEmail as string | undefined,
@@ -44,6 +46,14 @@ function configFrom(o: Record<string, unknown>): Config {
       maxUnauthenticated: o.sshMaxStartups as number | undefined,
     },
   })
+}
+
+/** "20000-29999" → { from, to }: the host ports `port open` may bind. */
+const portRange = (v: string) => {
+  const m = /^(\d{1,5})-(\d{1,5})$/.exec(v)
+  const from = Number(m?.[1]), to = Number(m?.[2])
+  if (!m || from < 1 || to > 65535 || from > to) throw new InvalidArgumentError('--port-range must be LOW-HIGH within 1-65535, like 20000-29999')
+  return { from, to }
 }
 
 const count = (name: string, min: number) => (v: string) => {
@@ -114,6 +124,8 @@ program
   .option('--default-image <image>', 'image for `new` without --image (sandbox: host; docker: debian:bookworm-slim)')
   .option('--max-machines <n>', 'machines per user', (v: string) => { if (!/^\d{1,6}$/.test(v)) throw new InvalidArgumentError('--max-machines must be a whole number'); return Number(v) }, 50)
   .option('--allow-host-network', 'allow `new --network host` (machines share the host network)', false)
+  .option('--ports-listen <addr>', 'address forwarded machine ports (`port open`) listen on (default: --listen)')
+  .option('--port-range <low-high>', 'host ports `port open` may use (default 20000-29999)', portRange)
   .addOption(new Option('--signup <mode>', 'may an unknown SSH key create an account in the lobby?').choices(['closed', 'open']).default('closed'))
   .option('--admin-key <file>', 'first admin\'s public key file (.pub), with --admin-email; skips the bootstrap code')
   .option('--admin-email <email>', 'first admin\'s email, with --admin-key')

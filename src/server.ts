@@ -4,6 +4,7 @@ import { CommandError } from './errors.js'
 import type { Config } from './services.js'
 import { startSshServer } from './ssh/server.js'
 import { startHttpServers } from './http/server.js'
+import { startPorts } from './ports/door.js'
 
 export interface Door {
   /** Human lines for the start banner (ports, fingerprints, paths). */
@@ -24,6 +25,7 @@ export async function startServer(config: Config, opts: Parameters<typeof create
   const doors: Door[] = []
   try {
     doors.push(await startMachines(app))
+    doors.push(await startPorts(app))
     doors.push(await startSshServer(app))
     doors.push(await startHttpServers(app))
   } catch (e) {

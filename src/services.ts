@@ -7,6 +7,9 @@ import type { Outcome } from './registry/dispatch.js'
 import type { DoorKind } from './registry/types.js'
 import type { Store } from './store/index.js'
 import type { MachineService } from './machines/service.js'
+import type { PortService } from './ports/service.js'
+import type { MachineProxy } from './proxy/proxy.js'
+import type { ShareService } from './proxy/shares.js'
 
 export interface Clock {
   now(): Date
@@ -32,6 +35,10 @@ export interface Config {
   allowHostNetwork: boolean
   /** Image for `new` without --image (sandbox: `host`; docker: an image reference). */
   defaultImage?: string
+  /** Address forwarded host ports (`port open`) listen on; default: `listen`. */
+  portsListen?: string
+  /** Host ports `port open` may use; default 20000-29999. */
+  portRange?: { from: number; to: number }
   /** SSH door (issue 3): may an unknown key sign up in the lobby? Default closed. */
   signup?: 'closed' | 'open'
   /** SSH door: create/ensure this admin at start (public key file + email), instead of the bootstrap code. */
@@ -70,6 +77,12 @@ export interface Services {
   limiter: RateLimiter
   /** Machines: intent in the store, reality in the driver. */
   machines: MachineService
+  /** Port forwards (`port open`): persisted; bound by a serving process while their machine runs. */
+  ports: PortService
+  /** Who may reach a machine through the HTTPS proxy (`share` verbs). */
+  shares: ShareService
+  /** The machine HTTPS proxy (the HTTP door routes machine hostnames to it) and browser sign-in links. */
+  proxy: MachineProxy
 }
 
 /** JSON lines on stderr. Redaction paths make sure no token, key or secret reaches a log line. */

@@ -8,6 +8,7 @@ import { DEFAULTS, type App } from '../app.js'
 import type { Door } from '../server.js'
 import { createHttpApp, EXEC_DEADLINE_MS, type HttpDoorOptions } from './app.js'
 import { loadTls, type TlsMaterial } from './tls.js'
+import { attachMachineProxy } from '../proxy/attach.js'
 
 export interface HttpDoor extends Door {
   /** Bound ports (meaningful with port 0): tests and the banner read them. */
@@ -32,6 +33,7 @@ export async function startHttpServers(app: App, opts: HttpDoorOptions = {}): Pr
     if (httpsPort !== undefined) {
       tls = await loadTls(config)
       const server = createAdaptorServer({ fetch: hono.fetch, createServer: createHttpsServer, serverOptions: { cert: tls.cert, key: tls.key } }) as Server
+      attachMachineProxy(server, app.services.proxy) // Host <m>.<domain> / <m>-<port>.<domain> → the machine
       ports.https = await listen(server, httpsPort, config.listen, '--https-port')
       servers.push(server)
       banner.push(`https: https://${host}:${ports.https}/exec`)
@@ -41,6 +43,7 @@ export async function startHttpServers(app: App, opts: HttpDoorOptions = {}): Pr
     }
     if (config.httpPort !== undefined) {
       const server = createAdaptorServer({ fetch: hono.fetch, createServer: createPlainServer }) as Server
+      attachMachineProxy(server, app.services.proxy)
       ports.http = await listen(server, config.httpPort, config.listen, '--http-port')
       servers.push(server)
       banner.push(`http: http://${host}:${ports.http}/exec (plain HTTP: put it behind a TLS proxy)`)

@@ -31,12 +31,16 @@ export interface NewMachine {
 /** A machine event for the outbox (machine.created, machine.running, …). */
 export type MachineEventSink = (type: string, row: MachineRow, data?: Record<string, unknown>) => void
 
+/** A machine's status after a committed change, or 'deleted' once its row is gone. */
+export type MachineStateListener = (row: MachineRow, state: MachineRow['status'] | 'deleted') => void
+
 const TAG_RE = /^[a-z0-9][a-z0-9_.-]{0,31}$/
 
 export class MachineService {
   private readonly locks = new Map<string, Promise<unknown>>()
   /** Set by the events service when present; called inside the state change's transaction. */
   onEvent: MachineEventSink = () => {}
+  private readonly stateListeners = new Set<MachineStateListener>()
 
   constructor(
     private readonly store: Store,
@@ -46,6 +50,15 @@ export class MachineService {
     private readonly log: Logger,
     readonly options: MachineOptions,
   ) {}
+
+  /**
+   * Follow machine state from outside (port forwards bind when a machine runs, close when it
+   * stops or goes). Called after the change is committed; a listener's failure is only logged.
+   */
+  onStateChange(listener: MachineStateListener): () => void {
+    this.stateListeners.add(listener)
+    return () => this.stateListeners.delete(listener)
+  }
 
   // ---- look-ups: a machine that is not yours does not exist ----
 
@@ -157,6 +170,7 @@ export class MachineService {
         throw this.driverError(`could not remove ${cur.name}`, e)
       }
       this.store.tx(() => { this.store.machines.delete(cur.id); this.onEvent('machine.deleted', cur) })
+      this.emitState(cur, 'deleted')
     })
     this.locks.delete(row.id)
   }
@@ -283,12 +297,24 @@ export class MachineService {
   }
 
   private setStatus(row: MachineRow, status: MachineRow['status'], patch: Partial<MachineRow>, event: string): MachineRow {
-    return this.store.tx(() => {
+    const cur = this.store.tx(() => {
       this.store.machines.update(row.id, { ...patch, status }, this.clock.now())
       const cur = this.fresh(row)
       if (row.status !== status) this.onEvent(event, cur, patch.status_reason ? { reason: patch.status_reason } : undefined)
       return cur
     })
+    if (row.status !== status) this.emitState(cur, status)
+    return cur
+  }
+
+  private emitState(row: MachineRow, state: MachineRow['status'] | 'deleted'): void {
+    for (const l of this.stateListeners) {
+      try {
+        l(row, state)
+      } catch (err) {
+        this.log.error({ err, machine: row.name }, 'machine state listener failed')
+      }
+    }
   }
 
   /** One operation per machine at a time; others queue behind it. */

@@ -1,0 +1,229 @@
+// `port open/close/ls`: forwards persisted in the store, bound only by a serving process, and
+// kept in step with machine state — bound while a machine runs, closed when it stops or goes.
+import { randomInt } from 'node:crypto'
+import { createServer } from 'node:net'
+import type { Logger } from 'pino'
+import { CommandError, conflict, notFound, usage } from '../errors.js'
+import type { MachineService } from '../machines/service.js'
+import type { Clock } from '../services.js'
+import type { MachineRow, PortForwardRow, Store } from '../store/index.js'
+import { newId } from '../store/ids.js'
+import { ALLOW_ALL, AllowList, parseCidr } from './cidr.js'
+import { Forwarder } from './forwarder.js'
+
+export interface PortOptions {
+  /** Address the forwarded host ports listen on (`--ports-listen`, default the server's --listen). */
+  listen: string
+  /** Host ports `port open` may use (`--port-range`, default 20000-29999). */
+  range: { from: number; to: number }
+}
+
+export const DEFAULT_PORT_RANGE = { from: 20000, to: 29999 } as const
+
+// Bounds: forwards per account, and host ports tried when picking a free one.
+export const MAX_FORWARDS_PER_USER = 64
+const PICK_ATTEMPTS = 32
+
+export type PortState = 'listening' | 'inactive' | 'failed'
+
+export interface PortView {
+  machine: string
+  port: number
+  host_port: number
+  listen: string
+  to: string[]
+  /** listening: bound now; inactive: the machine is not running (or no server is serving); failed: could not bind (see reason). */
+  state: PortState
+  reason?: string
+  created_at: string
+}
+
+export class PortService {
+  private readonly live = new Map<string, Forwarder>()       // forward id → bound listener
+  private readonly failures = new Map<string, string>()      // forward id → why it is not bound
+  private readonly forwardMachine = new Map<string, string>() // forward id → machine id
+  private readonly locks = new Map<string, Promise<unknown>>()
+  private serving = false
+  private unsubscribe?: () => void
+
+  constructor(
+    private readonly store: Store,
+    private readonly machines: MachineService,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    readonly options: PortOptions,
+  ) {
+    const { from, to } = options.range
+    if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 1 && from <= to && to <= 65535)) {
+      throw new Error(`port range ${from}-${to} is not a range of ports (1-65535, low-high)`)
+    }
+  }
+
+  // ---- verbs ----
+
+  async open(m: MachineRow, port: number, req: { hostPort?: number; to: string[] }): Promise<PortView> {
+    const { from, to } = this.options.range
+    // Security gate: host ports come only from the operator's range, so a user can never take
+    // a port boxd or another service on this host means to use.
+    if (req.hostPort !== undefined && (req.hostPort < from || req.hostPort > to)) {
+      throw usage(`host port ${req.hostPort} is outside this server's port range ${from}-${to}`, 'leave out --host-port to get a free one')
+    }
+    const allow = req.to.length === 0 ? [...ALLOW_ALL] : [...new Set(req.to.map(parseCidr))]
+    return this.locked(m.id, async () => {
+      if (this.store.ports.get(m.id, port)) throw conflict(`port ${port} of ${m.name} is already forwarded`, `see \`port ls ${m.name}\`; \`port close ${m.name} ${port}\` first to change it`)
+      if (this.store.ports.countForUser(m.user_id) >= MAX_FORWARDS_PER_USER) {
+        throw new CommandError('quota_exceeded', `you have ${MAX_FORWARDS_PER_USER} forwarded ports, the most this server allows`, { hint: 'close one with `port close <machine> <port>`' })
+      }
+      const candidates = req.hostPort !== undefined ? [req.hostPort] : this.candidates()
+      for (const hostPort of candidates) {
+        const row: PortForwardRow = { id: newId('fwd'), machine_id: m.id, port, host_port: hostPort, allow: JSON.stringify(allow), created_at: this.clock.now().toISOString() }
+        try {
+          this.store.tx(() => {
+            if (this.store.ports.byHostPort(hostPort)) throw conflict(`host port ${hostPort} is already forwarded`, 'leave out --host-port to get a free one')
+            this.store.ports.insert(row)
+          })
+        } catch (e) {
+          if (req.hostPort === undefined && e instanceof CommandError && e.code === 'conflict') continue
+          throw e
+        }
+        const problem = await this.activate(row, m)
+        if (problem === undefined) return this.view(row, m)
+        this.store.ports.delete(row.id)
+        this.failures.delete(row.id)
+        if (req.hostPort !== undefined) throw conflict(`host port ${hostPort} is in use on ${this.options.listen}: ${problem}`, 'leave out --host-port to get a free one')
+      }
+      throw conflict(`no free host port found in ${from}-${to}`, 'close some with `port close`, or ask the operator for a wider --port-range')
+    })
+  }
+
+  async close(m: MachineRow, port: number): Promise<PortView> {
+    return this.locked(m.id, async () => {
+      const row = this.store.ports.get(m.id, port)
+      if (!row) throw notFound(`port ${port} of ${m.name} is not forwarded`, `see \`port ls ${m.name}\``)
+      await this.unbind(row.id)
+      this.store.ports.delete(row.id)
+      return { ...this.view(row, m), state: 'inactive' }
+    })
+  }
+
+  /** The forwards of these machines (already filtered to the caller's). */
+  list(rows: MachineRow[]): PortView[] {
+    return rows.flatMap((m) => this.store.ports.forMachine(m.id).map((f) => this.view(f, m)))
+  }
+
+  // ---- serving: only a running server binds ----
+
+  /** Server start: bind the forwards of running machines, then follow machine state. */
+  async start(): Promise<void> {
+    this.serving = true
+    this.unsubscribe = this.machines.onStateChange((row, state) => {
+      void this.locked(row.id, () => (state === 'running' ? this.bindMachine(row) : this.unbindMachine(row.id)))
+    })
+    for (const m of this.store.machines.all()) {
+      if (m.status === 'running') await this.locked(m.id, () => this.bindMachine(m))
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.serving = false
+    this.unsubscribe?.()
+    await Promise.allSettled([...this.locks.values()])
+    await Promise.all([...this.live.keys()].map((id) => this.unbind(id)))
+    this.failures.clear()
+  }
+
+  /** Bound listeners, for the banner and tests. */
+  get listening(): number {
+    return this.live.size
+  }
+
+  // ---- helpers ----
+
+  private view(f: PortForwardRow, m: MachineRow): PortView {
+    const host = this.options.listen.includes(':') ? `[${this.options.listen}]` : this.options.listen
+    const reason = this.failures.get(f.id)
+    const state: PortState = this.live.has(f.id) ? 'listening' : reason ? 'failed' : 'inactive'
+    return {
+      machine: m.name, port: f.port, host_port: f.host_port, listen: `${host}:${f.host_port}`,
+      to: JSON.parse(f.allow) as string[], state, ...(state === 'failed' ? { reason } : {}), created_at: f.created_at,
+    }
+  }
+
+  /** Bind now if this process serves and the machine runs; returns why binding failed, if it did. */
+  private async activate(row: PortForwardRow, m: MachineRow): Promise<string | undefined> {
+    if (!this.serving) return undefined
+    if (this.store.machines.get(m.id)?.status === 'running') {
+      await this.bind(row, m)
+      return this.failures.get(row.id)
+    }
+    // Not running: still make sure the port is free now, so `port open` says so at once.
+    return probe(this.options.listen, row.host_port)
+  }
+
+  private async bindMachine(m: MachineRow): Promise<void> {
+    if (!this.serving) return
+    for (const row of this.store.ports.forMachine(m.id)) await this.bind(row, m)
+  }
+
+  private async unbindMachine(machineId: string): Promise<void> {
+    for (const id of [...this.live.keys()]) {
+      if (this.forwardMachine.get(id) === machineId) await this.unbind(id)
+    }
+    for (const id of [...this.failures.keys()]) if (this.forwardMachine.get(id) === machineId) this.failures.delete(id)
+  }
+
+  private async bind(row: PortForwardRow, m: MachineRow): Promise<void> {
+    if (this.live.has(row.id)) return
+    const label = `${m.name}:${row.port}←${row.host_port}`
+    const fwd = new Forwarder(new AllowList(JSON.parse(row.allow) as string[]), () => this.machines.driver.connect(m.id, row.port), this.log, label)
+    this.forwardMachine.set(row.id, m.id)
+    try {
+      await fwd.listen(this.options.listen, row.host_port)
+      this.live.set(row.id, fwd)
+      this.failures.delete(row.id)
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException
+      const reason = err.code === 'EADDRINUSE' ? 'address in use' : err.code ?? err.message
+      this.failures.set(row.id, reason)
+      this.log.warn({ forward: label, reason }, 'could not bind a forwarded port')
+    }
+  }
+
+  private async unbind(id: string): Promise<void> {
+    const fwd = this.live.get(id)
+    this.live.delete(id)
+    this.failures.delete(id)
+    this.forwardMachine.delete(id)
+    await fwd?.close()
+  }
+
+  /** Free host ports to try, from a random start in the range (bounded). */
+  private *candidates(): Generator<number> {
+    const { from, to } = this.options.range
+    const size = to - from + 1
+    const start = randomInt(size)
+    for (let i = 0, tried = 0; i < size && tried < PICK_ATTEMPTS; i++) {
+      const p = from + ((start + i) % size)
+      if (this.store.ports.byHostPort(p)) continue
+      tried++
+      yield p
+    }
+  }
+
+  private locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve()
+    const next = prev.catch(() => {}).then(fn)
+    this.locks.set(id, next)
+    void next.finally(() => { if (this.locks.get(id) === next) this.locks.delete(id) }).catch(() => {})
+    return next
+  }
+}
+
+/** Is host:port free to bind right now? Returns why not, or undefined. */
+function probe(host: string, port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const s = createServer()
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'EADDRINUSE' ? 'address in use' : e.code ?? e.message))
+    s.listen({ host, port, exclusive: true }, () => s.close(() => resolve(undefined)))
+  })
+}
