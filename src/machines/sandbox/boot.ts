@@ -52,8 +52,10 @@ mount -a -T "$fstab_boot"
 cp -a /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty "$devskel/." "$mnt/dev/"
 mount -a -T "$fstab_dev"
 cd "$mnt"
+# The machine root becomes / with the host root stacked on top of it; lookups now resolve in the
+# machine root, so the unmount runs the static helper bound there, not a host binary.
 pivot_root . .
-umount -l .
+/dev/.boxd/busybox umount -l .
 cd /
 echo "pid $hostpid" >&3
 exec /dev/.boxd/busybox unshare -U /dev/.boxd/busybox sh -c 'echo userns >&3; read -r go <&4 && [ "$go" = go ] || exit 70; exec 3>&- 4<&-; exec "$@"' userns "$@"

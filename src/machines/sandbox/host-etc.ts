@@ -18,16 +18,18 @@ import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import path from 'node:path'
 
-const HOST_ETC = '/etc'
 const RECHECK_MS = 10_000
 const SKIP = [/^ssh\/ssh_host_[^/]*_key(\.pub)?$/, /^(g?shadow-?|machine-id|hostname|hosts)$/]
 
 export class EtcSnapshots {
   readonly root: string
+  private readonly source: string
   private current?: { id: string; checkedAt: number }
 
-  constructor(dataDir: string) {
+  /** `source` is the /etc to snapshot (the host's; a fixture in tests). */
+  constructor(dataDir: string, opts: { source?: string } = {}) {
     this.root = path.join(dataDir, 'sandbox', 'etc')
+    this.source = opts.source ?? '/etc'
   }
 
   pathOf(id: string): string {
@@ -43,7 +45,7 @@ export class EtcSnapshots {
     if (this.current && now - this.current.checkedAt < RECHECK_MS && fs.existsSync(this.pathOf(this.current.id))) {
       return this.current.id
     }
-    const id = fingerprint(HOST_ETC)
+    const id = fingerprint(this.source)
     if (!fs.existsSync(this.pathOf(id))) await this.build(id)
     this.current = { id, checkedAt: now }
     return id
@@ -63,7 +65,7 @@ export class EtcSnapshots {
     await fsp.mkdir(this.root, { recursive: true, mode: 0o700 })
     const tmp = path.join(this.root, `.tmp-${id}-${process.pid}-${crypto.randomBytes(4).toString('hex')}`)
     try {
-      await copyTree(HOST_ETC, tmp, '')
+      await copyTree(this.source, tmp, '')
       await writeLockedShadow(tmp)
       await fsp.rename(tmp, this.pathOf(id))
     } catch (e) {
