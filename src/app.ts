@@ -16,6 +16,7 @@ import { MachineShells } from './machines/sessions.js'
 import { DEFAULT_PORT_RANGE, PortService } from './ports/service.js'
 import { MachineProxy } from './proxy/proxy.js'
 import { ShareService } from './proxy/shares.js'
+import { createOps } from './ops/index.js'
 import type { MachineSessions } from './ssh/machine-sessions.js'
 
 export const DEFAULTS = {
@@ -48,6 +49,9 @@ export function resolveConfig(o: Partial<Config> = {}): Config {
     adminKey: o.adminKey,
     adminEmail: o.adminEmail,
     sshLimits: o.sshLimits,
+    auditRetention: o.auditRetention,
+    webhookAllow: o.webhookAllow,
+    metricsToken: o.metricsToken,
   }
 }
 
@@ -73,6 +77,10 @@ export function createApp(config: Config, opts: { clock?: Clock; log?: Logger; d
     allowHostNetwork: config.allowHostNetwork,
     defaultImage: config.defaultImage ?? (driver.name === 'sandbox' ? 'host' : 'debian:bookworm-slim'),
   })
+  const registry = new Registry(commands)
+  const ops = createOps({ store, clock, log, config, lookupVerb: (name) => registry.get(name) })
+  // Machine state changes become events in the same transaction as the change.
+  machines.onEvent = (type, row, data) => ops.events.emit(type, { machine: row.name, machine_id: row.id, status: row.status, ...data }, { userId: row.user_id, machine: row.name })
   const ports = new PortService(store, machines, clock, log, { listen: config.portsListen ?? config.listen, range: config.portRange ?? DEFAULT_PORT_RANGE })
   const shares = new ShareService(store, clock, config)
   const proxy = new MachineProxy({ store, clock, config, log, machines, shares })
@@ -80,9 +88,10 @@ export function createApp(config: Config, opts: { clock?: Clock; log?: Logger; d
     store, clock, log, config, machines, ports, shares, proxy,
     tokens: new TokenService(store, clock, config.domain),
     limiter,
-    // One limiter for SSH exec and HTTP /exec alike (RateLimiter.beforeRun).
-    observers: [limiter],
+    events: ops.events, webhooks: ops.webhooks, audit: ops.audit, metrics: ops.metrics, tasks: ops.tasks, background: ops.background,
+    // One limiter for SSH exec and HTTP /exec alike (RateLimiter.beforeRun); then the
+    // active-user gate (beforeRun), the audit recorder and metrics (after).
+    observers: [limiter, ...ops.observers],
   }
-  const registry = new Registry(commands)
-  return { config, services, registry, dispatcher: new Dispatcher(registry, services), machineSessions: new MachineShells(machines), close: () => store.close() }
+  return { config, services, registry, dispatcher: new Dispatcher(registry, services), machineSessions: new MachineShells(machines), close: () => { void ops.background.stop(); store.close() } }
 }

@@ -24,6 +24,9 @@ export async function startServer(config: Config, opts: Parameters<typeof create
   const app = createApp(config, opts)
   const doors: Door[] = []
   try {
+    // First in, last out: audit retention and webhook delivery outlive every door's requests.
+    app.services.background.start()
+    doors.push({ banner: app.services.background.banner(), close: () => app.services.background.stop() })
     doors.push(await startMachines(app))
     doors.push(await startPorts(app))
     doors.push(await startSshServer(app))

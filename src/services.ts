@@ -10,6 +10,12 @@ import type { MachineService } from './machines/service.js'
 import type { PortService } from './ports/service.js'
 import type { MachineProxy } from './proxy/proxy.js'
 import type { ShareService } from './proxy/shares.js'
+import type { AuditService } from './ops/audit.js'
+import type { EventBus } from './ops/events.js'
+import type { Background } from './ops/index.js'
+import type { Metrics } from './ops/metrics.js'
+import type { TaskRunner } from './ops/tasks.js'
+import type { WebhookService } from './ops/webhooks.js'
 
 export interface Clock {
   now(): Date
@@ -52,6 +58,12 @@ export interface Config {
     maxChannelsPerConnection?: number
     idleTimeoutMs?: number
   }
+  /** Audit rows (and events, finished deliveries and tasks) older than this many seconds are pruned; default 90 days. */
+  auditRetention?: number
+  /** Webhook destinations allowed (CIDRs; every resolved address must match); empty = anywhere. */
+  webhookAllow?: string[]
+  /** When set, GET /metrics requires `Authorization: Bearer <this>`. */
+  metricsToken?: string
 }
 
 /**
@@ -83,6 +95,15 @@ export interface Services {
   shares: ShareService
   /** The machine HTTPS proxy (the HTTP door routes machine hostnames to it) and browser sign-in links. */
   proxy: MachineProxy
+  /** Events + the webhook outbox: emit inside the state change's store.tx (src/ops/events.ts). */
+  events: EventBus
+  webhooks: WebhookService
+  audit: AuditService
+  metrics: Metrics
+  /** Long operations as durable tasks (src/ops/tasks.ts). */
+  tasks: TaskRunner
+  /** Server-owned timers (retention, webhook delivery): startServer starts and stops them. */
+  background: Background
 }
 
 /** JSON lines on stderr. Redaction paths make sure no token, key or secret reaches a log line. */

@@ -13,6 +13,7 @@ import { CommandError, httpStatus } from '../errors.js'
 import type { Dispatcher, Outcome } from '../registry/dispatch.js'
 import type { Services } from '../services.js'
 import { MAX_BODY_BYTES, readBody } from './body.js'
+import { mountOpsRoutes } from '../ops/http-routes.js'
 
 export const EXEC_DEADLINE_MS = 30_000
 
@@ -39,7 +40,8 @@ export function createHttpApp(deps: { dispatcher: Dispatcher; services: Services
   const maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES
   const app = new Hono<Env>()
 
-  app.get('/healthz', (c) => c.json({ status: 'ok' }))
+  // GET /healthz (503 when degraded) and GET /metrics (optionally --metrics-token): src/ops.
+  mountOpsRoutes(app, services)
 
   app.all('/exec', async (c) => {
     const requestId = randomUUID()
