@@ -31,6 +31,23 @@ import shareSetPrivate from './share/set-private.js'
 import shareAdd from './share/add.js'
 import shareRemove from './share/remove.js'
 import browser from './browser.js'
+import audit from './audit.js'
+import events from './events.js'
+import webhookAdd from './webhook/add.js'
+import webhookLs from './webhook/ls.js'
+import webhookRm from './webhook/rm.js'
+import webhookTest from './webhook/test.js'
+import webhookDeliveries from './webhook/deliveries.js'
+import webhookRedeliver from './webhook/redeliver.js'
+import userLs from './user/ls.js'
+import userAdd from './user/add.js'
+import userDisable from './user/disable.js'
+import userEnable from './user/enable.js'
+import userExpire from './user/expire.js'
+import userRm from './user/rm.js'
+import userSetRole from './user/set-role.js'
+import taskShow from './task/show.js'
+import taskLs from './task/ls.js'
 
 export const commands: Command[] = [
   help,
@@ -64,4 +81,21 @@ export const commands: Command[] = [
   shareAdd,
   shareRemove,
   browser,
+  audit,
+  events,
+  webhookAdd,
+  webhookLs,
+  webhookRm,
+  webhookTest,
+  webhookDeliveries,
+  webhookRedeliver,
+  userLs,
+  userAdd,
+  userDisable,
+  userEnable,
+  userExpire,
+  userRm,
+  userSetRole,
+  taskShow,
+  taskLs,
 ]

@@ -19,7 +19,13 @@ export default defineCommand({
     if (!text.trim()) throw usage('no public key given', 'pass it as an argument or pipe it on stdin: cat ~/.ssh/id_ed25519.pub | ssh … ssh-key add')
     if (flags.name !== undefined) checkKeyName(flags.name)
     const user = ctx.store.users.get(ctx.principal.user.id)!
-    return keyView(addKey(ctx.store, ctx.clock, user, text, flags.name), ctx.principal.keyFingerprint)
+    // The key and its event commit together (webhooks hear of exactly the keys that exist).
+    const row = ctx.store.tx(() => {
+      const k = addKey(ctx.store, ctx.clock, user, text, flags.name)
+      ctx.events.emit('ssh_key.added', { name: k.name, fingerprint: k.fingerprint }, { userId: user.id })
+      return k
+    })
+    return keyView(row, ctx.principal.keyFingerprint)
   },
   human: (k) => `added key ${k.name} (${k.fingerprint})`,
 })

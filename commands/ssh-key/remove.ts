@@ -19,6 +19,7 @@ export default defineCommand({
         throw conflict('that is your last key: removing it would lock you out', 'add another key first with `ssh-key add`')
       }
       store.keys.markRemoved(key.id, clock.now())
+      ctx.events.emit('ssh_key.removed', { name: key.name, fingerprint: key.fingerprint }, { userId: user.id })
       return { removed: key.name, fingerprint: key.fingerprint }
     })
   },
