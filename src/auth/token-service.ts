@@ -68,7 +68,8 @@ export class TokenService {
   private readonly verifier: TokenVerifier
   private readonly lookup: KeyLookup
   private readonly touched = new Map<string, number>()
-  private lastUser: User | undefined
+  /** What the last successful key lookup found (see the constructor). */
+  private last: { fp: string; user: User; publicKey: string; keyId: string } | undefined
   /**
    * Signatures already checked, by SHA-256 of the token (the map never holds a bearer secret).
    * A hit skips only the signature arithmetic — a pure function of token, key and namespace.
@@ -80,9 +81,15 @@ export class TokenService {
 
   constructor(private readonly store: Store, private readonly clock: Clock, domain: string) {
     this.namespace = tokenNamespace(domain)
-    // The user row the last successful lookup read: principal() needs it right after, and
-    // everything here is synchronous, so it cannot belong to another request.
-    this.lookup = activeKeyLookup(store, clock, (u) => { this.lastUser = u })
+    // Remember what the last successful lookup read: verifyCached() and principal() need it right
+    // after, and everything in between is synchronous, so it cannot belong to another request.
+    const base = activeKeyLookup(store, clock, (u) => { seenUser = u })
+    let seenUser: User | undefined
+    this.lookup = (fp) => {
+      const reg = base(fp)
+      this.last = reg && seenUser ? { fp, user: seenUser, publicKey: reg.publicKey, keyId: reg.keyId } : undefined
+      return reg
+    }
     this.verifier = new TokenVerifier({
       namespace: this.namespace,
       lookup: this.lookup,
@@ -112,8 +119,8 @@ export class TokenService {
       this.verified.delete(id)
     }
     const v = this.verifier.verify(token)
-    const reg = this.lookup(v.fingerprint)
-    if (reg) {
+    const reg = this.last
+    if (reg && reg.fp === v.fingerprint && reg.keyId === v.keyId) {
       deepFreeze(v.claims) // shared by every request that presents this token
       this.verified.set(id, { v, publicKey: reg.publicKey })
       if (this.verified.size > VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!)
@@ -229,7 +236,7 @@ export class TokenService {
   }
 
   private principal(v: VerifiedToken, tokenId: string): Principal {
-    const seen = this.lastUser
+    const seen = this.last?.fp === v.fingerprint ? this.last.user : undefined
     const user = seen?.id === v.userId ? seen : this.store.users.get(v.userId)
     if (!user) throw new CommandError('unauthenticated', 'the account is gone')
     this.touch(v.keyId, () => this.store.keys.touch(v.keyId, this.clock.now()))
