@@ -5,11 +5,13 @@ import { createApp, DEFAULTS, resolveConfig, type App } from './app.js'
 import { createUser } from './auth/accounts.js'
 import type { Principal } from './auth/principal.js'
 import { CommandError, exitStatus } from './errors.js'
-import { p, parseValue } from './registry/params.js'
+import { p, parseDuration, parseValue } from './registry/params.js'
 import { table, shortTime } from './registry/render.js'
 import { createLogger, type Config } from './services.js'
 import { mint, parseCmds, parseCtx, parseTimeFlag, type MintClaims } from './auth/mint.js'
 import type { RateLimits } from './auth/ratelimit.js'
+import { backupDatabase, restoreDatabase } from './ops/backup.js'
+import { DestinationPolicy } from './ops/destinations.js'
 
 const STDIN_LIMIT = 64 * 1024
 
@@ -40,6 +42,9 @@ function configFrom(o: Record<string, unknown>): Config {
     tlsCert: o.tlsCert as string | undefined,
     tlsKey: o.tlsKey as string | undefined,
     rateLimits: rateLimitsFrom(o),
+    auditRetention: o.auditRetention as number | undefined,
+    webhookAllow: o.webhookAllow as string[] | undefined,
+    metricsToken: o.metricsToken as string | undefined,
     sshLimits: o.sshIdleTimeout === undefined && o.sshLoginGrace === undefined && o.sshMaxStartups === undefined ? undefined : {
       idleTimeoutMs: o.sshIdleTimeout === undefined ? undefined : (o.sshIdleTimeout as number) * 1000,
       loginGraceMs: o.sshLoginGrace === undefined ? undefined : (o.sshLoginGrace as number) * 1000,
@@ -59,6 +64,23 @@ const portRange = (v: string) => {
 const count = (name: string, min: number) => (v: string) => {
   if (!/^\d{1,7}$/.test(v) || Number(v) < min) throw new InvalidArgumentError(`${name} must be a whole number ≥ ${min}`)
   return Number(v)
+}
+
+const duration = (name: string) => (v: string) => {
+  try {
+    const s = parseDuration(v)
+    if (s < 3600) throw new Error('at least 1h')
+    return s
+  } catch (e) {
+    throw new InvalidArgumentError(`${name}: ${(e as Error).message}`)
+  }
+}
+
+/** Repeatable and comma-separated; each CIDR checked now, not at the first delivery. */
+const cidrs = (v: string, prev: string[] = []) => {
+  const list = v.split(',').map((c) => c.trim()).filter(Boolean)
+  try { new DestinationPolicy(list) } catch (e) { throw new InvalidArgumentError((e as Error).message) }
+  return [...prev, ...list]
 }
 
 function rateLimitsFrom(o: Record<string, unknown>): Partial<RateLimits> | undefined {
@@ -131,6 +153,9 @@ program
   .option('--admin-email <email>', 'first admin\'s email, with --admin-key')
   .option('--ssh-idle-timeout <seconds>', 'close lobby sessions idle this long (0: never; default 1800)', count('--ssh-idle-timeout', 0))
   .option('--ssh-login-grace <seconds>', 'drop connections not authenticated within this time (default 30)', count('--ssh-login-grace', 1))
+  .option('--audit-retention <duration>', 'keep audit entries, events and finished tasks this long (default 90d)', duration('--audit-retention'))
+  .option('--webhook-allow <cidr>', 'webhook destinations allowed (repeatable or comma-separated; every resolved address must match; default: anywhere)', cidrs)
+  .addOption(new Option('--metrics-token <token>', 'require `Authorization: Bearer <token>` on GET /metrics (prefer the env var: argv is visible in ps)').env('BOXD_METRICS_TOKEN'))
   .option('--ssh-max-startups <n>', 'concurrent unauthenticated SSH connections; past it the oldest is dropped (default 64)', count('--ssh-max-startups', 1))
   .action(async (o) => {
     const { serve } = await import('./server.js')
@@ -251,6 +276,28 @@ program
     process.exitCode = out.exit
   }))
 
+program
+  .command('backup')
+  .description('Copy the database while the server runs (SQLite online backup, integrity-checked)')
+  .requiredOption('--to <file|dir>', 'a file, or a directory for timestamped boxd-<time>.db files')
+  .option('--keep <n>', 'with a directory: keep the newest N backups, delete older ones', count('--keep', 1))
+  .option('--json', 'machine-readable output', false)
+  .addOption(dataDirOption())
+  .action((o) => reporting(async () => {
+    const r = await backupDatabase({ dataDir: resolveConfig({ dataDir: o.dataDir }).dataDir, to: o.to, keep: o.keep })
+    process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `backed up to ${r.file} (${r.bytes} bytes, schema ${r.schema_version}, integrity ok)${r.removed.length ? `; removed ${r.removed.join(', ')}` : ''}\n`)
+  }))
+
+program
+  .command('restore')
+  .description('Replace the data dir\'s database with a backup (the server must be stopped)')
+  .requiredOption('--from <file>', 'a file made by `boxd backup`')
+  .option('--json', 'machine-readable output', false)
+  .addOption(dataDirOption())
+  .action((o) => reporting(async () => {
+    const r = await restoreDatabase({ dataDir: resolveConfig({ dataDir: o.dataDir }).dataDir, from: o.from })
+    process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `restored ${r.database} from ${r.restored_from}${r.previous ? ` (the previous database is kept as ${r.previous})` : ''}\n`)
+  }))
 
 program.parseAsync(process.argv).catch((e) => {
   process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`)
