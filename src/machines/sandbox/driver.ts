@@ -53,6 +53,7 @@ export class SandboxDriver implements Driver {
   private readonly locks = new KeyedMutex()
   private readonly diskCache = new Map<string, { bytes: number; at: number }>()
   private host?: Host
+  private smokeTested = false
 
   constructor(opts: SandboxDriverOptions) {
     if (!opts?.dataDir) throw new Error('SandboxDriver: dataDir is required')
@@ -71,7 +72,11 @@ export class SandboxDriver implements Driver {
     }
     const problems = kernelProblems()
     if (problems.length) throw new Error(`sandbox driver: ${problems.join('; ')}`)
-    this.setup()
+    const host = this.setup()
+    if (!this.smokeTested) {
+      smokeTest(host.tools, path.join(this.dataDir, 'sandbox', 'check'))
+      this.smokeTested = true
+    }
   }
 
   private setup(): Host {
@@ -84,6 +89,7 @@ export class SandboxDriver implements Driver {
     fs.chmodSync(machinesRoot(this.dataDir), 0o700)
     fs.mkdirSync(shared, { recursive: true, mode: 0o700 })
     fs.chmodSync(shared, 0o700)
+    removeDebris(machinesRoot(this.dataDir))
     const devSkeleton = path.join(shared, 'devskel')
     ensureDevSkeleton(devSkeleton)
     this.host = {
@@ -352,6 +358,34 @@ export class SandboxDriver implements Driver {
     const run = readJson<RunRecord>(p.run)
     if (!run || !isAlive(run.init)) throw new DriverError('not_running', `machine ${path.basename(p.dir)} is not running`)
     return run
+  }
+}
+
+/**
+ * Does what a boot does, minimally: every namespace the machines use plus an overlay mount, in a
+ * throwaway private mount namespace. Fails when the kernel or a container runtime forbids it.
+ */
+function smokeTest(tools: HostTools, dir: string): void {
+  for (const d of ['lower', 'upper', 'work', 'mnt']) fs.mkdirSync(path.join(dir, d), { recursive: true, mode: 0o700 })
+  const script = `mount -t overlay overlay -o lowerdir=${dir}/lower,upperdir=${dir}/upper,workdir=${dir}/work ${dir}/mnt && ${tools.unshare} -U true`
+  try {
+    execFileSync(tools.unshare, ['-m', '-u', '-i', '-n', '-p', '-C', '-f', '--propagation', 'private', tools.sh, '-c', script], { stdio: 'pipe', timeout: 10_000 })
+  } catch (e) {
+    const detail = ((e as { stderr?: Buffer }).stderr?.toString() || (e as Error).message).trim()
+    throw new Error(`sandbox driver: cannot create namespaces and overlay mounts here (${detail}); `
+      + 'run boxd as root directly on the host (inside a container it needs --privileged), or use the docker driver')
+  }
+}
+
+/** Leftovers of a create or remove interrupted by a crash (older than an hour, so never in flight). */
+function removeDebris(root: string): void {
+  const cutoff = Date.now() - 3600_000
+  for (const name of fs.readdirSync(root)) {
+    if (!name.startsWith('.creating-') && !name.startsWith('.trash-')) continue
+    const p = path.join(root, name)
+    try {
+      if (fs.lstatSync(p).mtimeMs < cutoff) fs.rmSync(p, { recursive: true, force: true })
+    } catch { /* raced with another cleanup */ }
   }
 }
 
