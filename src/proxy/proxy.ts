@@ -223,6 +223,8 @@ export class MachineProxy {
       if (upHead.length) socket.write(upHead)
       if (head.length) upSocket.write(head)
       const done = (err?: Error | null) => { if (err) { upSocket.destroy(); socket.destroy() } }
+      // Two pipelines plus the server's own listeners pass node's leak-warning default of 10.
+      socket.setMaxListeners(Math.max(socket.getMaxListeners(), 20))
       pipeline(socket, upSocket, done)
       pipeline(upSocket, socket, done)
     })

@@ -5,6 +5,7 @@ import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import { connect, createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { connect as tlsConnect } from 'node:tls'
 import { createUser } from '../../src/auth/accounts.js'
 import { publicKeyBlob, publicKeyText } from '../../src/auth/sshsig.js'
 import { mintToken } from '../../src/auth/token.js'
@@ -137,9 +138,10 @@ export function decodeFrame(buf: Buffer): { payload: Buffer; size: number } | un
 }
 
 /** Opens a WebSocket through `port` with Host `host`; resolves with the handshake head and an echo function. */
-export function wsConnect(port: number, host: string, headers: Record<string, string> = {}): Promise<{ head: string; socket: Socket; echo(msg: string): Promise<string> }> {
+export function wsConnect(port: number, host: string, headers: Record<string, string> = {}, o: { tls?: boolean } = {}): Promise<{ head: string; socket: Socket; echo(msg: string): Promise<string> }> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1')
+    // Self-signed test certificate: the test checks the proxy, not the PKI.
+    const socket = o.tls ? tlsConnect({ port, host: '127.0.0.1', servername: host.replace(/:\d+$/, ''), rejectUnauthorized: false }) : connect(port, '127.0.0.1')
     const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')
     socket.write(`GET /ws HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`)
     let buf = Buffer.alloc(0)
