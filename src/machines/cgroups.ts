@@ -38,9 +38,9 @@ type V1Controller = (typeof V1_CONTROLLERS)[number]
 
 interface Mount { mountPoint: string; root: string; fstype: string; superOptions: string[] }
 
-function readMounts(): Mount[] {
+function parseMounts(mountinfo: string): Mount[] {
   const out: Mount[] = []
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+  for (const line of mountinfo.split('\n')) {
     if (!line) continue
     const [left, right] = line.split(' - ')
     if (!left || !right) continue
@@ -54,9 +54,9 @@ function readMounts(): Mount[] {
 const unescapeMount = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
 
 /** The cgroup this process is in, per v1 controller (and '' for the v2 unified hierarchy). */
-function ownCgroups(): Map<string, string> {
+function parseOwnCgroups(procSelfCgroup: string): Map<string, string> {
   const m = new Map<string, string>()
-  for (const line of fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
+  for (const line of procSelfCgroup.split('\n')) {
     const match = /^\d+:([^:]*):(.*)$/.exec(line)
     if (!match) continue
     for (const c of match[1].split(',')) m.set(c, match[2])
@@ -76,16 +76,18 @@ export class CgroupHost {
   private readonly v1Parents = new Map<V1Controller, string>()   // controller → parent dir for machines
   private readonly v2Parent?: string
 
-  constructor() {
-    let mounts: Mount[] = []
-    try { mounts = readMounts() } catch { /* no /proc: handled as 'none' below */ }
-    const v2Root = mounts.find((m) => m.fstype === 'cgroup2' && m.mountPoint === '/sys/fs/cgroup')
+  /** Options exist for tests: the host's /proc files and cgroup mount point by default. */
+  constructor(opts: { mountinfo?: string; selfCgroup?: string; cgroupRoot?: string } = {}) {
+    const read = (f: string) => { try { return fs.readFileSync(f, 'utf8') } catch { return '' } }
+    const mounts = parseMounts(opts.mountinfo ?? read('/proc/self/mountinfo'))
+    const root = opts.cgroupRoot ?? '/sys/fs/cgroup'
+    const v2Root = mounts.find((m) => m.fstype === 'cgroup2' && m.mountPoint === root)
     if (v2Root) {
       this.v2Parent = path.join(v2Root.mountPoint, 'boxd')
       this.mode = 'v2'
       return
     }
-    const own = ownCgroups()
+    const own = parseOwnCgroups(opts.selfCgroup ?? read('/proc/self/cgroup'))
     for (const c of V1_CONTROLLERS) {
       const mount = mounts.find((m) => m.fstype === 'cgroup' && m.superOptions.includes(c))
       const dir = mount && dirFor(mount, own.get(c) ?? '/')
@@ -109,22 +111,24 @@ export class CgroupHost {
   }
 
   private createV1(id: string, limits: CgroupLimits): MachineCgroup {
-    const dirs: string[] = []
     const problems: string[] = this.note ? [this.note] : []
-    const seen = new Set<string>()
+    // Co-mounted controllers (cpu,cpuacct) share one directory: group them by it.
+    const byDir = new Map<string, V1Controller[]>()
     for (const [controller, parent] of this.v1Parents) {
       const dir = path.join(parent, id)
-      if (seen.has(dir)) continue           // co-mounted controllers (cpu,cpuacct) share one directory
-      seen.add(dir)
+      byDir.set(dir, [...(byDir.get(dir) ?? []), controller])
+    }
+    for (const [dir, controllers] of byDir) {
       fs.mkdirSync(dir, { recursive: true })
-      dirs.push(dir)
-      try {
-        writeV1Limits(controller, dir, limits)
-      } catch (e) {
-        problems.push(`${controller}: ${(e as Error).message}`)
+      for (const controller of controllers) {
+        try {
+          writeV1Limits(controller, dir, limits)
+        } catch (e) {
+          problems.push(`${controller}: ${(e as Error).message}`)
+        }
       }
     }
-    return { mode: 'v1', dirs, note: problems.length ? problems.join('; ') : undefined }
+    return { mode: 'v1', dirs: [...byDir.keys()], note: problems.length ? problems.join('; ') : undefined }
   }
 
   private createV2(id: string, limits: CgroupLimits): MachineCgroup {
