@@ -54,7 +54,7 @@ export function createOps(d: OpsDeps): Ops {
   return {
     events, audit, metrics, tasks,
     webhooks: new WebhookService(store, clock, sealer, policy, events, worker),
-    background: new Background(store, clock, log, config.dataDir, audit, worker, tasks, policy.cidrs),
+    background: new Background(store, clock, log, config.dataDir, audit, worker, tasks, policy.cidrs, metrics),
     observers: [activeUserGate(store, clock, isAdminVerb), new AuditRecorder(store.audit, clock, d.lookupVerb, log), metrics],
   }
 }
@@ -72,6 +72,7 @@ export class Background {
     private readonly worker: WebhookWorker,
     private readonly tasks: TaskRunner,
     private readonly webhookAllow: readonly string[],
+    private readonly metrics: Metrics,
   ) {}
 
   /** For the start banner. */
@@ -90,6 +91,7 @@ export class Background {
     this.timer = setInterval(() => this.prune(), PRUNE_EVERY_MS)
     this.timer.unref()
     this.worker.start()
+    this.metrics.collectProcessMetrics()
   }
 
   async stop(): Promise<void> {

@@ -12,6 +12,7 @@ export class Metrics implements DispatchObserver {
   private readonly rateLimited: Counter<'door'>
   private readonly sshSessions: Gauge
   private readonly deliveries: Counter<'outcome'>
+  private processMetrics = false
 
   /** `machinesByState` is read at scrape time (the machine service may be wired after us). */
   constructor(machinesByState: () => Record<string, number> | undefined = () => undefined) {
@@ -31,6 +32,15 @@ export class Metrics implements DispatchObserver {
         for (const [state, n] of Object.entries(machinesByState() ?? {})) this.set({ state }, n)
       },
     })
+  }
+
+  /**
+   * Process metrics (CPU, memory, event-loop lag, GC), prefixed boxd_. Only a serving process
+   * turns them on: they install observers that live as long as the process.
+   */
+  collectProcessMetrics(): void {
+    if (this.processMetrics) return
+    this.processMetrics = true
     collectDefaultMetrics({ register: this.registry, prefix: 'boxd_' })
   }
 

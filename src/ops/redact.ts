@@ -24,11 +24,8 @@ function redactUrl(s: string): string {
   try {
     const u = new URL(s)
     if (!u.username && !u.password && !u.search) return s
-    u.username = u.password ? REDACTED : u.username
-    u.password = ''
-    const q = u.search ? `?${REDACTED}` : ''
-    u.search = ''
-    return `${u.toString()}${q}`
+    const cred = u.username || u.password ? `${REDACTED}@` : ''
+    return `${u.protocol}//${cred}${u.host}${u.pathname}${u.search ? `?${REDACTED}` : ''}`
   } catch {
     return s
   }
