@@ -51,7 +51,12 @@ export class Metrics implements DispatchObserver {
     const code = outcome.ok ? 'ok' : outcome.error?.code ?? 'internal'
     this.verbCalls.inc({ verb, door, code })
     this.verbSeconds.observe({ verb, door }, outcome.durationMs / 1000)
-    if (code === 'rate_limited') this.rateLimited.inc({ door })
+    if (code === 'rate_limited') this.rateLimitHit(door)
+  }
+
+  /** For a door that refuses over quota before dispatching (HTTP's per-request check). */
+  rateLimitHit(door: string): void {
+    this.rateLimited.inc({ door })
   }
 
   /** For the SSH door: call on session open and close. */
