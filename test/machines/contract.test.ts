@@ -94,6 +94,16 @@ describe.each(fixtures)('$name driver', (f) => {
     expect([126, 127]).toContain(missing.code)
   })
 
+  test.skipIf(!!f.skip)('exec: kill() ends a running process', async () => {
+    const p = await driver.exec(main.id, { argv: ['sleep', '300'] })
+    p.stdout.resume()
+    p.stderr.resume()
+    await new Promise((r) => setTimeout(r, 200))
+    p.kill('SIGKILL')
+    const exit = await within(p.exited, 10_000, 'killed exec to exit')
+    expect(exit.code === 137 || exit.signal === 'SIGKILL').toBe(true)
+  })
+
   test.skipIf(!!f.skip)('hostname is the machine name', async () => {
     expect((await run(driver, main.id, ['hostname'])).stdout.trim()).toBe(main.name)
   })

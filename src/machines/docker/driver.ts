@@ -120,10 +120,15 @@ export class DockerDriver implements Driver {
   }
 
   async remove(id: string): Promise<void> {
-    try {
-      await this.container(id).remove({ force: true, v: true })
-    } catch (e) {
-      if (statusOf(e) !== 404) throw e
+    assertId(id)
+    // Every container labelled with the id: a rebuild interrupted by a crash leaves a renamed one.
+    const all = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_ID}=${id}`] } })
+    for (const c of all) {
+      try {
+        await this.docker.getContainer(c.Id).remove({ force: true, v: true })
+      } catch (e) {
+        if (statusOf(e) !== 404) throw e
+      }
     }
     this.stopForwarder(id)
     fs.rmSync(path.join(this.stateDir, id), { recursive: true, force: true })
@@ -218,7 +223,7 @@ export class DockerDriver implements Driver {
   async connect(id: string, port: number): Promise<Duplex> {
     const info = await this.inspect(id)
     if (!info.State.Running) throw new DriverError('not_running', `machine ${id} is not running`)
-    const target = refOf(info.State.Pid)
+    const target = containerProcess(info.State.Pid, info.Id)
     if (!target || process.getuid?.() !== 0) {
       throw new DriverError('unavailable', 'docker connect joins the container network namespace with nsenter: '
         + 'boxd must run as root on the Docker host')
@@ -246,7 +251,7 @@ export class DockerDriver implements Driver {
 
   async list(): Promise<string[]> {
     const containers = await this.docker.listContainers({ all: true, filters: { label: [LABEL_ID] } })
-    return containers.map((c) => c.Labels[LABEL_ID]).filter((id): id is string => !!id).sort()
+    return [...new Set(containers.map((c) => c.Labels[LABEL_ID]).filter((id): id is string => !!id))].sort()
   }
 
   private async inspect(id: string): Promise<Docker.ContainerInspectInfo> {
@@ -304,10 +309,17 @@ function wrapExec(docker: Docker, exec: Docker.Exec, stream: Duplex, tty: boolea
     stdout,
     stderr,
     resize: (cols, rows) => { if (tty) exec.resize({ h: rows, w: cols }).catch(() => undefined) },
-    // The Engine API cannot signal an exec; on the Docker host its pid is ours to signal.
+    // The Engine API cannot signal an exec; on the Docker host its pid is ours to signal
+    // (only after checking that the pid really is in this container: see containerProcess).
     kill: (signal = 'SIGTERM') => {
       exec.inspect().then((info) => {
-        try { process.kill(info.Pid, signal) } catch { stream.destroy() }
+        const ref = containerProcess(info.Pid, info.ContainerID)
+        try {
+          if (!ref) throw new Error('not ours')
+          process.kill(ref.pid, signal)
+        } catch {
+          stream.destroy()
+        }
       }, () => stream.destroy())
     },
     exited,
@@ -316,6 +328,22 @@ function wrapExec(docker: Docker, exec: Docker.Exec, stream: Duplex, tty: boolea
 
 /** A terminal dimension as a safe integer for the stty command line. */
 const dim = (n: number) => Math.min(10_000, Math.max(1, Math.floor(Number(n)) || 1))
+
+/**
+ * The engine reports host pids. When boxd runs in another pid namespace (in a container, or
+ * talking to a remote engine) the same number names an unrelated local process: joining its
+ * network namespace or signalling it would reach the wrong thing. A pid is accepted only when
+ * its cgroup path carries the container id (true for cgroupfs and systemd cgroup drivers).
+ */
+function containerProcess(pid: number, containerId: string): ProcessRef | undefined {
+  if (!pid || !containerId) return undefined
+  try {
+    if (!fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(containerId)) return undefined
+  } catch {
+    return undefined
+  }
+  return refOf(pid)
+}
 
 function readState(file: string): ForwarderState | undefined {
   try { return JSON.parse(fs.readFileSync(file, 'utf8')) as ForwarderState } catch { return undefined }
