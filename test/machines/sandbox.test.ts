@@ -1,20 +1,23 @@
 // Sandbox-only guarantees: the isolation gates (named after what they block), the sanitized /etc,
 // image import, the forwarder's lifecycle. The shared behaviour is in contract.test.ts.
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import { DriverError, type MachineSpec } from '../../src/machines/driver.js'
 import { isAlive } from '../../src/machines/forwarder/host-process.js'
 import { execArgv } from '../../src/machines/sandbox/exec.js'
 import { importImage, listImages, SandboxDriver } from '../../src/machines/sandbox/index.js'
 import type { RunRecord } from '../../src/machines/sandbox/layout.js'
-import { eventually, roundTrip, sh } from './helpers.js'
+import { eventually, roundTrip, sh, within } from './helpers.js'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
 
+const here = path.dirname(fileURLToPath(import.meta.url))
+const repo = path.resolve(here, '../..')
 const skip = process.getuid?.() !== 0
 if (skip) console.log('[machines sandbox] skipping: sandbox driver tests need root')
 
@@ -42,6 +45,28 @@ describe.skipIf(skip)('sandbox driver', () => {
     for (const id of created) await driver.remove(id).catch(() => undefined)
     for (const p of hostLeftovers) fs.rmSync(p, { recursive: true, force: true })
     fs.rmSync(dataDir, { recursive: true, force: true })
+  })
+
+  test('a machine started by a boxd process that was SIGKILLed keeps running and is found again', async () => {
+    const s = spec('orphan')
+    const child = spawn(path.join(repo, 'node_modules/.bin/vite-node'), [path.join(here, 'fixtures/start-machine.ts'), dataDir, s.id, s.name], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const pid = await within(new Promise<number>((resolve, reject) => {
+      let out = ''
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString()
+        const match = /started (\d+)/.exec(out)
+        if (match) resolve(Number(match[1]))
+      })
+      child.once('exit', (code) => reject(new Error(`child exited early (${code}): ${out}`)))
+    }), 30_000, 'child boxd to start a machine')
+    child.kill('SIGKILL')
+    await within(new Promise((r) => child.once('exit', r)), 5000, 'child to die')
+    expect(await driver.status(s.id)).toMatchObject({ state: 'running', pid })
+    expect((await sh(driver, s.id, 'hostname')).stdout).toBe(`${s.name}\n`)
+    await sh(driver, s.id, 'nohup /dev/.boxd/busybox nc -ll -p 7000 -e /bin/cat >/dev/null 2>&1 &')
+    const echoed = await eventually(async () => (await roundTrip(await driver.connect(s.id, 7000), Buffer.from('alive'))).toString(), 10_000, 'connect after restart')
+    expect(echoed).toBe('alive')
+    await driver.remove(s.id)
   })
 
   test('root inside holds no host capability: mount, umount of masks, mknod, sysctl, hostname all refused', async () => {

@@ -15,7 +15,7 @@ import { boot, MACHINE_PATH } from './boot.js'
 import { execInMachine } from './exec.js'
 import { EtcSnapshots } from './host-etc.js'
 import { findHostTools, kernelProblems, type HostTools } from './host-tools.js'
-import { HOST_IMAGE, imageRootfs, imageExists } from './images.js'
+import { HOST_IMAGE, imageRootfs, imageExists, importImage, listImages, type ImportedImage } from './images.js'
 import {
   assertMachineId, assertSpec, machinePaths, machinesRoot, pathsAt, readJson, writeJson,
   type MachinePaths, type MachineRecord, type RunRecord,
@@ -339,6 +339,15 @@ export class SandboxDriver implements Driver {
         return forwarder
       },
     })
+  }
+
+  /** `boxd image import`: a rootfs tarball becomes image `name` for this driver's machines. */
+  importImage(name: string, tarPath: string): Promise<ImportedImage> {
+    return importImage(this.dataDir, name, tarPath, { tar: this.setup().tools.tar })
+  }
+
+  listImages(): Promise<string[]> {
+    return listImages(this.dataDir)
   }
 
   async list(): Promise<string[]> {
