@@ -114,9 +114,10 @@ export class SandboxDriver implements Driver {
       const stagedPaths = pathsAt(path.join(machinesRoot(this.dataDir), `.creating-${spec.id}-${crypto.randomBytes(4).toString('hex')}`))
       try {
         await fsp.mkdir(stagedPaths.dir, { mode: 0o700 })
-        const rec = await this.layDisk(stagedPaths, spec)
-        writeJson(stagedPaths.record, rec)
-        await fsp.rename(stagedPaths.dir, p.dir)
+        await this.layDisk(stagedPaths, spec, async (rec) => {
+          writeJson(stagedPaths.record, rec)
+          await fsp.rename(stagedPaths.dir, p.dir)
+        })
       } catch (e) {
         await fsp.rm(stagedPaths.dir, { recursive: true, force: true })
         throw e
@@ -124,16 +125,23 @@ export class SandboxDriver implements Driver {
     })
   }
 
-  /** Fresh disk for `spec` in `p`, returning the record to write. */
-  private async layDisk(p: MachinePaths, spec: MachineSpec, createdAt = new Date().toISOString()): Promise<MachineRecord> {
+  /**
+   * Fresh disk for `spec` in `p`; writes the machine record with `commit` (rename into place, or
+   * plain) while the /etc snapshot it names is still pinned against gc.
+   */
+  private async layDisk(p: MachinePaths, spec: MachineSpec, commit: (rec: MachineRecord) => Promise<void>, createdAt = new Date().toISOString()): Promise<void> {
     if (spec.image !== HOST_IMAGE) {
       await createImageDisk(p, spec.name, imageRootfs(this.dataDir, spec.image))
-      return { version: 1, spec, layout: 'image', createdAt }
+      return commit({ version: 1, spec, layout: 'image', createdAt })
     }
     const overlays = hostOverlayDirs()
     await createHostDisk(p, spec.name, overlays)
-    const etcSnapshot = await this.etc.latest()
-    return { version: 1, spec, layout: 'host', etcSnapshot, hostOverlays: overlays, createdAt }
+    const etc = await this.etc.acquire()
+    try {
+      await commit({ version: 1, spec, layout: 'host', etcSnapshot: etc.id, hostOverlays: overlays, createdAt })
+    } finally {
+      etc.release()
+    }
   }
 
   async start(spec: MachineSpec): Promise<void> {
@@ -272,15 +280,16 @@ export class SandboxDriver implements Driver {
       for (const d of KEPT_ON_REBUILD) await fsp.rename(path.join(home, d), path.join(keep, d)).catch(() => undefined)
       await fsp.rm(p.fs, { recursive: true, force: true })
       await fsp.rm(p.layers, { recursive: true, force: true })
-      const next = await this.layDisk(p, spec, rec.createdAt)
-      const newHome = persistentHome(p, next.layout)
-      for (const d of KEPT_ON_REBUILD) {
-        if (!fs.existsSync(path.join(keep, d)) && !isSymlink(path.join(keep, d))) continue
-        await fsp.rm(path.join(newHome, d), { recursive: true, force: true })
-        await fsp.rename(path.join(keep, d), path.join(newHome, d))
-      }
-      await fsp.rm(keep, { recursive: true, force: true })
-      writeJson(p.record, next)
+      await this.layDisk(p, spec, async (next) => {
+        const newHome = persistentHome(p, next.layout)
+        for (const d of KEPT_ON_REBUILD) {
+          if (!exists(path.join(keep, d))) continue
+          await fsp.rm(path.join(newHome, d), { recursive: true, force: true })
+          await fsp.rename(path.join(keep, d), path.join(newHome, d))
+        }
+        await fsp.rm(keep, { recursive: true, force: true })
+        writeJson(p.record, next)
+      }, rec.createdAt)
       this.diskCache.delete(spec.id)
     })
     await this.gcEtc()
@@ -412,8 +421,9 @@ async function killCgroupMembers(cg: MachineCgroup): Promise<void> {
   }
 }
 
-function isSymlink(p: string): boolean {
-  try { return fs.lstatSync(p).isSymbolicLink() } catch { return false }
+/** Exists as anything, a dangling symlink included (fs.existsSync follows links). */
+function exists(p: string): boolean {
+  return fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined
 }
 
 /** Host mount points at or below `dir` (deepest first). */

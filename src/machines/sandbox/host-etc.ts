@@ -25,6 +25,8 @@ export class EtcSnapshots {
   readonly root: string
   private readonly source: string
   private current?: { id: string; checkedAt: number }
+  /** Snapshots handed out to a create/rebuild that has not written its machine record yet. */
+  private readonly pins = new Map<string, number>()
 
   /** `source` is the /etc to snapshot (the host's; a fixture in tests). */
   constructor(dataDir: string, opts: { source?: string } = {}) {
@@ -51,12 +53,29 @@ export class EtcSnapshots {
     return id
   }
 
+  /** latest(), protected from gc() until `release` runs (a create/rebuild in flight). */
+  async acquire(): Promise<{ id: string; release: () => void }> {
+    const id = await this.latest()
+    this.pins.set(id, (this.pins.get(id) ?? 0) + 1)
+    let released = false
+    return {
+      id,
+      release: () => {
+        if (released) return
+        released = true
+        const n = (this.pins.get(id) ?? 1) - 1
+        if (n > 0) this.pins.set(id, n)
+        else this.pins.delete(id)
+      },
+    }
+  }
+
   /** Deletes snapshots no machine uses (the latest one stays for the next create). */
   async gc(inUse: Set<string>): Promise<void> {
     let names: string[] = []
     try { names = await fsp.readdir(this.root) } catch { return }
     for (const name of names) {
-      if (inUse.has(name) || name === this.current?.id) continue
+      if (inUse.has(name) || this.pins.has(name) || name === this.current?.id || name.startsWith('.tmp-')) continue
       await fsp.rm(path.join(this.root, name), { recursive: true, force: true })
     }
   }
