@@ -221,6 +221,21 @@ describe.skipIf(skip)('sandbox driver', () => {
       expect(fs.existsSync(path.join(dataDir, 'images', 'nosh'))).toBe(false)
     })
 
+    test('a boot that fails reports the console log and leaves nothing running', async () => {
+      const img = await importImage(dataDir, 'doomed', tarball(true))
+      const d = spec('doomed', { image: 'doomed' })
+      await driver.create(d)
+      fs.rmSync(path.dirname(img.path), { recursive: true })       // the lower layer vanished
+      const err = await driver.start(d).then(() => undefined, (e: unknown) => e)
+      expect(err).toBeInstanceOf(DriverError)
+      expect((err as Error).message).toMatch(/failed to boot: .*mount/s)
+      expect(await driver.status(d.id)).toMatchObject({ state: 'stopped' })
+      expect(fs.existsSync(path.join(dataDir, 'machines', d.id, 'run.json'))).toBe(false)
+      const leftovers = execFileSync('sh', ['-c', `find /sys/fs/cgroup -maxdepth 6 -type d -name '${d.id}' 2>/dev/null || true`]).toString()
+      expect(leftovers).toBe('')
+      await driver.remove(d.id)
+    })
+
     test('an imported rootfs boots as a machine; the image itself stays untouched', async () => {
       const img = await importImage(dataDir, 'bb', tarball(true))
       expect(await listImages(dataDir)).toEqual(['host', 'bb'])
