@@ -41,6 +41,7 @@ export class SshConnection {
     })
     client.on('ready', () => this.ready())
     client.on('close', () => {
+      this.closed = true
       clearTimeout(this.idleTimer)
       this.abort.abort()
     })
@@ -133,6 +134,22 @@ export class SshConnection {
     await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => (timer = setTimeout(r, graceMs)))])
     clearTimeout(timer)
     this.abort.abort()
+    // A client whose last channel closed leaves by itself; a DISCONNECT sent first could make it
+    // exit before printing what it was just sent (the goodbye), so give it a moment.
+    if (!this.closed) await this.settled(500)
     this.client.end()
+  }
+
+  private closed = false
+  private settled(ms: number): Promise<void> {
+    return new Promise((resolveP) => {
+      const t = setTimeout(done, ms)
+      const poll = setInterval(() => { if (this.closed || this.sessions === 0) done() }, 10)
+      function done() {
+        clearTimeout(t)
+        clearInterval(poll)
+        resolveP()
+      }
+    })
   }
 }

@@ -93,19 +93,21 @@ describe('interactive lobby (ssh -tt)', () => {
     const t = await open()
     const typeLong = async () => {
       const at = t.raw().length
-      // One key at a time, as typed: a pasted chunk is echoed whole without a redraw.
-      for (let i = 0; i < 45; i++) {
-        t.write('x')
-        await new Promise((r) => setTimeout(r, 3))
-      }
+      // 20 keys at once (no wrap yet at 30 columns: prompt 6 + 20), then one key at a time across
+      // the edge: a chunk that arrives whole is echoed without a redraw, single keys are not.
+      t.write('x'.repeat(20))
       await t.expect(/x{20}$/)
-      await new Promise((r) => setTimeout(r, 100))
+      for (let i = 0; i < 15; i++) {
+        t.write('x')
+        await new Promise((r) => setTimeout(r, 25))
+      }
+      await new Promise((r) => setTimeout(r, 200))
       const typed = t.raw().slice(at)
       t.write('\x15') // Ctrl-U
       await new Promise((r) => setTimeout(r, 100))
       return typed
     }
-    // 100 columns: 45 characters fit, readline just echoes them.
+    // 100 columns: 35 characters fit, readline just echoes them.
     expect(await typeLong()).not.toContain('\x1b[0J')
     t.resize(30, 20)
     await new Promise((r) => setTimeout(r, 200))
