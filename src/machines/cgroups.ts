@@ -143,7 +143,10 @@ export class CgroupHost {
     const dir = path.join(parent, id)
     fs.mkdirSync(dir, { recursive: true })
     if (limits.cpu !== undefined) fs.writeFileSync(path.join(dir, 'cpu.max'), `${Math.max(1000, Math.round(limits.cpu * CFS_PERIOD_US))} ${CFS_PERIOD_US}`)
-    if (limits.memoryBytes !== undefined) fs.writeFileSync(path.join(dir, 'memory.max'), String(limits.memoryBytes))
+    if (limits.memoryBytes !== undefined) {
+      fs.writeFileSync(path.join(dir, 'memory.max'), String(limits.memoryBytes))
+      if (fs.existsSync(path.join(dir, 'memory.swap.max'))) fs.writeFileSync(path.join(dir, 'memory.swap.max'), '0')
+    }
     if (limits.pids !== undefined) fs.writeFileSync(path.join(dir, 'pids.max'), String(limits.pids))
     return { mode: 'v2', dirs: [dir] }
   }
@@ -156,6 +159,9 @@ function writeV1Limits(controller: V1Controller, dir: string, limits: CgroupLimi
   }
   if (controller === 'memory' && limits.memoryBytes !== undefined) {
     fs.writeFileSync(path.join(dir, 'memory.limit_in_bytes'), String(limits.memoryBytes))
+    // No swapping past the limit (where swap accounting exists): the limit means RAM + swap.
+    const memsw = path.join(dir, 'memory.memsw.limit_in_bytes')
+    if (fs.existsSync(memsw)) fs.writeFileSync(memsw, String(limits.memoryBytes))
   }
   if (controller === 'pids' && limits.pids !== undefined) {
     fs.writeFileSync(path.join(dir, 'pids.max'), String(limits.pids))
