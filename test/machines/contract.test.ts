@@ -51,6 +51,8 @@ async function dockerFixture(): Promise<Fixture> {
 
 const fixtures = [await sandboxFixture(), await dockerFixture()]
 for (const f of fixtures) if (f.skip) console.log(`[machines contract] skipping ${f.name}: ${f.skip}`)
+// File-level, so the state dirs go even when a filter skips a whole driver block.
+afterAll(() => { for (const f of fixtures) fs.rmSync(f.stateDir, { recursive: true, force: true }) })
 
 describe.each(fixtures)('$name driver', (f) => {
   const driver = f.skip ? (undefined as unknown as Driver) : f.make()
@@ -75,7 +77,6 @@ describe.each(fixtures)('$name driver', (f) => {
     if (f.skip) return
     for (const id of created) await driver.remove(id).catch(() => undefined)
     for (const m of hostMarkers) fs.rmSync(m, { force: true })
-    fs.rmSync(f.stateDir, { recursive: true, force: true })
   })
 
   test.skipIf(!!f.skip)('exec: stdout and stderr stay separate, exit code and env come through', async () => {

@@ -21,8 +21,11 @@ const repo = path.resolve(here, '../..')
 const skip = process.getuid?.() !== 0
 if (skip) console.log('[machines sandbox] skipping: sandbox driver tests need root')
 
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxd-sandbox-only-'))
+// File-level, so the dir goes even when a filter skips every test (and the block's hooks).
+afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }))
+
 describe.skipIf(skip)('sandbox driver', () => {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'boxd-sandbox-only-'))
   const driver = new SandboxDriver({ dataDir, stopGraceMs: 2000 })
   const tag = crypto.randomBytes(3).toString('hex')
   const created: string[] = []
@@ -44,7 +47,6 @@ describe.skipIf(skip)('sandbox driver', () => {
   afterAll(async () => {
     for (const id of created) await driver.remove(id).catch(() => undefined)
     for (const p of hostLeftovers) fs.rmSync(p, { recursive: true, force: true })
-    fs.rmSync(dataDir, { recursive: true, force: true })
   })
 
   test('a machine started by a boxd process that was SIGKILLed keeps running and is found again', async () => {
