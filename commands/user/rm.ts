@@ -1,5 +1,4 @@
 import { conflict } from '../../src/errors.js'
-import { machineCountFor, machineHooks } from '../../src/ops/machine-hooks.js'
 import { notSelf, targetUser } from '../../src/ops/user-admin.js'
 import { p } from '../../src/registry/params.js'
 import { defineCommand } from '../../src/registry/types.js'
@@ -17,15 +16,14 @@ export default defineCommand({
   async run({ args, flags }, ctx) {
     const u = targetUser(ctx, args.email)
     notSelf(ctx.principal, u, 'remove')
-    const machines = machineCountFor(ctx.store, u.id)
+    const machines = ctx.store.machines.countForUser(u.id)
     if (machines > 0 && !flags.yes) {
       throw conflict(`${u.email} has ${machines} machine${machines === 1 ? '' : 's'}`, `\`user rm ${u.email} --yes\` deletes them too`)
     }
     // Lock the account first, so nothing new starts while its machines go.
     ctx.store.userAdmin.setStatus(u.id, 'disabled')
-    // Machines through their service (driver resources, machine.deleted events); without one,
-    // the rows go by cascade below and reconciliation removes what the driver still has.
-    const removed = machines > 0 ? (await machineHooks(ctx)?.removeAllFor?.(u.id)) ?? machines : 0
+    // Machines through their service: driver resources go too, and each sends machine.deleted.
+    const removed = await ctx.machines.removeAllFor(u.id)
     const keys = ctx.store.userAdmin.keyCount(u.id)
     return ctx.store.tx(() => {
       ctx.events.emit('user.removed', { user_id: u.id, email: u.email, by: ctx.principal.user.email }, { userId: u.id })

@@ -83,7 +83,8 @@ export class MachineService {
 
   // ---- lifecycle ----
 
-  async create(principal: Principal, req: NewMachine): Promise<MachineRow> {
+  /** Validate and record a new machine (intent), synchronously: errors answer before any work starts. */
+  reserve(principal: Principal, req: NewMachine): MachineRow {
     const userId = principal.user.id
     const image = req.image ?? this.options.defaultImage
     if (req.network === 'host' && !this.options.allowHostNetwork) {
@@ -100,7 +101,7 @@ export class MachineService {
 
     // Quota and name are decided in one IMMEDIATE transaction: concurrent `new`s serialize here,
     // and the UNIQUE name constraint makes exactly one of two same-name requests win.
-    const row = this.store.tx(() => {
+    return this.store.tx(() => {
       if (this.store.machines.countForUser(userId) >= this.options.maxMachines) {
         throw new CommandError('quota_exceeded', `you have ${this.options.maxMachines} machines, the most this server allows`, { hint: 'remove one with `rm <name>`' })
       }
@@ -116,10 +117,15 @@ export class MachineService {
       this.onEvent('machine.created', r)
       return r
     })
+  }
 
+  /** Make a reserved machine real and running; on failure nothing of it is left. */
+  provision(row: MachineRow, progress: (msg: string) => void = () => {}): Promise<MachineRow> {
     return this.locked(row.id, async () => {
       try {
+        progress(`creating ${row.name} (${row.image})`)
         await this.driver.create(this.specOf(row))
+        progress(`starting ${row.name}`)
         await this.driver.start(this.specOf(row))
       } catch (e) {
         // No half-made machine survives a failed `new`: remove what the driver made, then the row.
@@ -130,6 +136,20 @@ export class MachineService {
       }
       return this.setStatus(row, 'running', { started_at: this.clock.now().toISOString() }, 'machine.running')
     })
+  }
+
+  async create(principal: Principal, req: NewMachine, progress?: (msg: string) => void): Promise<MachineRow> {
+    return this.provision(this.reserve(principal, req), progress)
+  }
+
+  /** Every machine of a user, driver resources included (`user rm`); returns how many went. */
+  async removeAllFor(userId: string): Promise<number> {
+    let n = 0
+    for (const row of this.store.machines.listForUser(userId)) {
+      await this.remove(row)
+      n++
+    }
+    return n
   }
 
   async start(row: MachineRow): Promise<MachineRow> {

@@ -1,6 +1,6 @@
 // GET /healthz: can boxd serve? The database answers a query; the machine driver is usable.
 // Details are short and generic: /healthz is unauthenticated.
-import { machineHooks } from './machine-hooks.js'
+import type { Services } from '../services.js'
 import type { Store } from '../store/index.js'
 
 export type CheckStatus = 'ok' | 'error' | 'skipped'
@@ -17,7 +17,7 @@ export interface HealthReport {
 
 const DRIVER_CHECK_MS = 2000
 
-export async function healthReport(services: { store: Store }): Promise<HealthReport> {
+export async function healthReport(services: Pick<Services, 'store' | 'machines'>): Promise<HealthReport> {
   const database = checkDatabase(services.store)
   const driver = await checkDriver(services)
   const status = database.status !== 'error' && driver.status !== 'error' ? 'ok' : 'degraded'
@@ -36,13 +36,11 @@ function checkDatabase(store: Store): Check {
   }
 }
 
-async function checkDriver(services: object): Promise<Check> {
-  const health = machineHooks(services)?.health
-  if (!health) return { status: 'skipped', detail: 'no machine service' }
+async function checkDriver(services: Pick<Services, 'machines'>): Promise<Check> {
   let timer: NodeJS.Timeout | undefined
   try {
     const r = await Promise.race([
-      health.call(machineHooks(services)),
+      services.machines.health(),
       new Promise<{ ok: false; detail: string }>((res) => { timer = setTimeout(() => res({ ok: false, detail: 'driver check timed out' }), DRIVER_CHECK_MS) }),
     ])
     return r.ok ? { status: 'ok' } : { status: 'error', detail: (r.detail ?? 'driver unavailable').slice(0, 200) }

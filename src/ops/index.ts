@@ -9,7 +9,6 @@ import { activeUserGate } from './active-user.js'
 import { AuditRecorder, AuditService, DEFAULT_AUDIT_RETENTION_SECONDS } from './audit.js'
 import { DestinationPolicy } from './destinations.js'
 import { EventBus } from './events.js'
-import { machinesByState } from './machine-hooks.js'
 import { Metrics } from './metrics.js'
 import { Sealer } from './seal.js'
 import { PID_FILE, writePidFile } from './server-lock.js'
@@ -45,7 +44,7 @@ export function createOps(d: OpsDeps): Ops {
   const { store, clock, log, config } = d
   const sealer = new Sealer(config.dataDir)
   const policy = new DestinationPolicy(config.webhookAllow ?? [])
-  const metrics = new Metrics(() => machinesByState(store))
+  const metrics = new Metrics(() => store.machines.countByStatus())
   const worker = new WebhookWorker(store, clock, sealer, policy, log, (o) => metrics.webhookDelivery(o), d.worker)
   const events = new EventBus(store, clock, () => worker.kick())
   const audit = new AuditService(store.audit, config.auditRetention ?? DEFAULT_AUDIT_RETENTION_SECONDS)

@@ -4,7 +4,6 @@ import type { Principal } from '../auth/principal.js'
 import { conflict, notFound } from '../errors.js'
 import type { Services } from '../services.js'
 import type { User } from '../store/index.js'
-import { machineCountFor } from './machine-hooks.js'
 
 export interface UserView {
   id: string
@@ -24,7 +23,7 @@ type Deps = Pick<Services, 'store' | 'clock' | 'events'>
 export function userView(s: Pick<Services, 'store' | 'clock'>, u: User): UserView {
   return {
     id: u.id, email: u.email, role: u.role, status: u.status, active: s.store.users.isActive(u, s.clock.now()),
-    expires_at: u.expires_at, created_at: u.created_at, ssh_keys: s.store.userAdmin.keyCount(u.id), machines: machineCountFor(s.store, u.id),
+    expires_at: u.expires_at, created_at: u.created_at, ssh_keys: s.store.userAdmin.keyCount(u.id), machines: s.store.machines.countForUser(u.id),
   }
 }
 

@@ -9,7 +9,7 @@ import { verbHelp, verbHelpText } from './help.js'
 import { parseInput } from './parse.js'
 import type { Registry } from './registry.js'
 import { tokenize } from './tokenize.js'
-import type { Command, Ctx, DoorKind } from './types.js'
+import { Accepted, type Command, type Ctx, type DoorKind } from './types.js'
 
 export interface DispatchRequest {
   line: string
@@ -85,9 +85,11 @@ export class Dispatcher {
       this.checkMachineCaveat(req.principal, cmd, input)
       for (const o of this.services.observers) o.beforeRun?.({ verb: cmd.name, mutates: cmd.mutates, principal: req.principal, door: req.door, requestId })
       const ctx = this.ctx(req, requestId)
-      const data = await cmd.run(input, ctx)
+      const result = await cmd.run(input, ctx)
+      const data = result instanceof Accepted ? result.data : result
       const text = cmd.human ? cmd.human(data as never, { tty: Boolean(req.tty) }) : data === undefined ? '' : JSON.stringify(data, null, 2)
-      return this.ok(req, requestId, started, json, cmd.name, input, data, text)
+      const out = this.ok(req, requestId, started, json, cmd.name, input, data, text)
+      return result instanceof Accepted ? { ...out, http: 202 } : out
     } catch (e) {
       const error = e instanceof CommandError ? e : this.internal(e, requestId, cmd?.name)
       const body = error.toJSON()

@@ -21,7 +21,7 @@ export interface Parsed {
 
 const YARGS_CONFIG = {
   'camel-case-expansion': false,
-  'boolean-negation': true,
+  'boolean-negation': false,
   'duplicate-arguments-array': true,
   'flatten-duplicate-arrays': true,
   'parse-numbers': false,
@@ -66,14 +66,15 @@ export function parseInput(cmd: Command, tokens: string[]): Parsed {
       if (neg !== undefined && (neg === 'json' || byName.has(neg))) {
         if (!isBool(neg)) throw bad(`--${name}: --${neg} is not an on/off flag`)
         if (value !== undefined) throw bad(`--${name} takes no value`)
-        normalized.push(t)
+        // Negation is ours, not yargs': a flag may itself be named no-… (e.g. --no-wait).
+        normalized.push(`--${neg}=false`)
         continue
       }
       throw bad(`unknown flag --${name}`)
     }
     if (isBool(name)) {
       if (value !== undefined && value !== 'true' && value !== 'false') throw bad(`--${name} is an on/off flag: use --${name} or --no-${name}`)
-      normalized.push(value === undefined ? t : `--${value === 'true' ? '' : 'no-'}${name}`)
+      normalized.push(value === undefined ? `--${name}=true` : `--${name}=${value}`)
       continue
     }
     if (value === undefined) {

@@ -37,7 +37,7 @@ export interface CommandSpec<A extends ParamsSpec, F extends ParamsSpec, R> {
   /** Input: typed from the spec literals. */
   run(input: { args: Infer<A>; flags: Infer<F> }, ctx: Ctx): Promise<R> | R
   /** Pure rendering for humans; the dispatcher renders JSON itself. */
-  human?: (result: R, ctx: { tty: boolean }) => string
+  human?: (result: Unwrap<R>, ctx: { tty: boolean }) => string
 }
 
 export interface Command {
@@ -76,3 +76,14 @@ export function defineCommand<const A extends ParamsSpec = {}, const F extends P
     human: spec.human as Command['human'],
   }
 }
+
+/**
+ * A result that is only a promise of work (a task started with --no-wait): doors answer it
+ * with HTTP 202 instead of 200. Same JSON either way.
+ */
+export class Accepted<T> {
+  constructor(readonly data: T) {}
+}
+export const accepted = <T>(data: T) => new Accepted(data)
+type Unwrap<R> = R extends Accepted<infer D> ? D : R
+

@@ -139,3 +139,30 @@ describe('reconcile', () => {
     expect(driver.machines.has('m_orphan')).toBe(false)
   })
 })
+
+describe('tasks', () => {
+  it('new --no-wait answers {task_id, status, name} with HTTP 202, and the task finishes', async () => {
+    const o = await run(app, alice, 'new --name=later --no-wait --json')
+    expect([o.exit, o.http]).toEqual([0, 202])
+    const t = JSON.parse(o.stdout)
+    expect(t).toEqual({ task_id: expect.stringMatching(/^tsk_/), status: 'running', name: 'later' })
+    for (let i = 0; i < 100 && (await ok(alice, `task show ${t.task_id}`)).status === 'running'; i++) await new Promise((r) => setTimeout(r, 10))
+    const done = await ok(alice, `task show ${t.task_id}`)
+    expect(done).toMatchObject({ status: 'succeeded', kind: 'new', result: { name: 'later', status: 'running' } })
+  })
+  it('new --no-wait still refuses a taken name at once', async () => {
+    await ok(alice, 'new --name=web')
+    const o = await run(app, alice, 'new --name=web --no-wait')
+    expect([o.exit, o.http]).toEqual([7, 409])
+  })
+  it('a waiting new reports progress lines', async () => {
+    const lines: string[] = []
+    const o = await run(app, alice, 'new --name=web', { progress: (m) => lines.push(m) })
+    expect(o.ok).toBe(true)
+    expect(lines).toEqual(['creating web (host)', 'starting web'])
+  })
+  it('rm of a machine in a task: failures keep their code', async () => {
+    const o = await run(app, alice, 'rm nosuch')
+    expect([o.exit, o.error?.code]).toEqual([6, 'not_found'])
+  })
+})

@@ -78,3 +78,12 @@ describe('parseInput', () => {
     try { parse('web --bogus') } catch (e) { expect((e as CommandError).hint).toBe(`usage: ${cmd.usage}`) }
   })
 })
+
+describe('flags named no-…', () => {
+  const c = defineCommand({ name: 'nw', summary: 's', usage: 'nw [--no-wait]', examples: ['nw'], flags: { noWait: p.bool(), wait: p.bool({ default: true }) }, mutates: false, run: () => null })
+  it('--no-wait sets noWait, not wait=false', () => {
+    expect(parseInput(c, ['--no-wait']).flags).toEqual({ noWait: true, wait: true })
+    expect(parseInput(c, ['--no-no-wait']).flags).toEqual({ noWait: false, wait: true })
+    expect(parseInput(c, []).flags).toEqual({ noWait: false, wait: true })
+  })
+})
