@@ -147,3 +147,19 @@ describe('progress from long verbs', () => {
     expect(r.stdout).toBe('\r\x1b[Kstep 1 of 2\r\x1b[Kstep 2 of 2\r\ndone\r\n')
   })
 })
+
+describe('rate limits reach ssh through the dispatcher', () => {
+  it('over the per-minute quota → exit 8 with the limiter\'s message', async () => {
+    const rx = await startSshFixture({ config: { rateLimits: { perMinute: 2, mutatingPerMinute: 0, perHour: 0 } } })
+    try {
+      const { key } = rx.user('busy@example.com')
+      expect((await rx.ssh(key, 'whoami')).code).toBe(0)
+      expect((await rx.ssh(key, 'whoami')).code).toBe(0)
+      const r = await rx.ssh(key, 'whoami')
+      expect(r.code).toBe(8)
+      expect(r.stderr).toMatch(/^error: rate limit/)
+    } finally {
+      await rx.close()
+    }
+  })
+})
