@@ -69,6 +69,7 @@ export function createHttpApp(deps: { dispatcher: Dispatcher; services: Services
     try {
       limitHeaders = limiter.take(rateKeyOf(principal)!, 'request').headers
     } catch (e) {
+      services.metrics.rateLimitHit('http')
       return reply(c, requestId, asCommandError(e))
     }
 

@@ -77,9 +77,11 @@ export class SshConnection {
       if (this.door.closing() || this.sessions >= this.limits.maxChannelsPerConnection) return reject()
       const session = accept()
       this.sessions++
+      this.app.services.metrics.sshSessionOpened()
       clearTimeout(this.idleTimer)
       session.once('close', () => {
         this.sessions--
+        this.app.services.metrics.sshSessionClosed()
         if (this.sessions === 0) this.armIdle()
       })
       serveSession(this, session)
