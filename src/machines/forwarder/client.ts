@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
+import os from 'node:os'
 import { DriverError } from '../driver.js'
 import { isAlive, refOf, sleep, waitUntil, type ProcessRef } from './host-process.js'
 
@@ -91,6 +92,9 @@ export function spawnForwarder(o: ForwarderSpawn): ProcessRef {
     ], { detached: true, stdio: ['ignore', log, log], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, cwd: '/' })
     child.on('error', () => { /* reported through the missing socket */ })
     child.unref()
+    // Node's ~40 ms of startup CPU must not compete with the machine that is booting or being
+    // exec'd into right now: start niced; the forwarder returns to normal once it listens.
+    try { if (child.pid) os.setPriority(child.pid, 10) } catch { /* best effort */ }
     const ref = child.pid === undefined ? undefined : refOf(child.pid)
     if (!ref) throw new DriverError('unavailable', `could not start the machine forwarder (${o.nsenter})`)
     return ref

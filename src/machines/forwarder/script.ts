@@ -85,6 +85,7 @@ try { fs.unlinkSync(sockPath) } catch {}
 const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, handle)
 server.listen(sockPath, () => {
   ownIno = fs.statSync(sockPath).ino
+  try { require('node:os').setPriority(0) } catch {}   // started niced (see spawnForwarder)
 })
 setInterval(() => {
   let ino = -2
