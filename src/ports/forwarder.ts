@@ -1,12 +1,17 @@
 // One forwarded host port: a TCP listener whose accepted connections are piped, both ways, into
 // a machine through the driver's per-machine forwarder (Driver.connect; never an IP address).
 import { createServer, type Server, type Socket } from 'node:net'
-import { pipeline, type Duplex } from 'node:stream'
+import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import type { AllowList } from './cidr.js'
+import { relay } from './relay.js'
 
 // Bounds per listener: live connections, and how long reaching the machine may take.
 const MAX_CONNECTIONS = 1024
+// Per accepted socket, how much may wait to be written before the machine side is paused. Node's
+// 16 KiB default pauses and resumes the machine's socket every few reads; 256 KiB keeps bulk
+// transfers flowing, and bounds a slow client's buffered data.
+const HIGH_WATER_MARK = 256 * 1024
 const CONNECT_TIMEOUT_MS = 10_000
 
 export class Forwarder {
@@ -22,7 +27,7 @@ export class Forwarder {
     // pauseOnConnect: no byte is read from a client before the machine end exists, so nothing is
     // buffered here beyond the socket's own window. allowHalfOpen: a client's FIN is passed on
     // as the machine's end of input, and the machine may still answer.
-    this.server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (sock) => this.accept(sock))
+    this.server = createServer({ pauseOnConnect: true, allowHalfOpen: true, highWaterMark: HIGH_WATER_MARK }, (sock) => this.accept(sock))
     this.server.maxConnections = MAX_CONNECTIONS
   }
 
@@ -66,11 +71,9 @@ export class Forwarder {
         if (sock.destroyed) { up.destroy(); return }
         this.live.add(up)
         up.once('close', () => this.live.delete(up))
-        // pipeline: backpressure both ways (a slow reader slows its writer), and an error on
-        // either side tears down both.
-        const done = (err?: Error | null) => { if (err) { sock.destroy(); up.destroy() } }
-        pipeline(sock, up, done)
-        pipeline(up, sock, done)
+        // Backpressure both ways (a slow reader slows its writer); an error on either side tears
+        // down both; an orderly end is passed on after every byte before it (relay.ts).
+        relay(sock, up)
       },
       (err: Error) => {
         clearTimeout(timer)

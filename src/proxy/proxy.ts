@@ -15,6 +15,7 @@ import type { MachineRow, Store } from '../store/index.js'
 import { presentedCredential } from './auth.js'
 import { readCookie, requestHeaders, responseHeaders, type Identity } from './headers.js'
 import { parseMachineHost, type ProxyTarget } from './host.js'
+import { relay } from '../ports/relay.js'
 import { errorReply, type ProxyReply } from './pages.js'
 import { BrowserLogins, cookieName, LOGIN_PATH, LOGOUT_PATH } from './sessions.js'
 import type { ShareService } from './shares.js'
@@ -222,11 +223,9 @@ export class MachineProxy {
       socket.write(rawHead(101, upRes.statusMessage ?? 'Switching Protocols', { ...responseHeaders(upRes.headers, OWN_COOKIES), connection: 'Upgrade', upgrade: upRes.headers.upgrade ?? '' }))
       if (upHead.length) socket.write(upHead)
       if (head.length) upSocket.write(head)
-      const done = (err?: Error | null) => { if (err) { upSocket.destroy(); socket.destroy() } }
-      // Two pipelines plus the server's own listeners pass node's leak-warning default of 10.
+      // Both directions plus the server's own listeners pass node's leak-warning default of 10.
       socket.setMaxListeners(Math.max(socket.getMaxListeners(), 20))
-      pipeline(socket, upSocket, done)
-      pipeline(upSocket, socket, done)
+      relay(socket, upSocket)
     })
     // The machine declined the upgrade: relay its answer, then close — the connection never
     // becomes a raw tunnel in which later requests would bypass this proxy's checks.

@@ -1,5 +1,7 @@
 // `port open/close/ls` over a real SQLite store and real loopback listeners; the "machine" is a
 // TCP echo server reached through a driver whose connect() dials it.
+import { execFile, spawn } from 'node:child_process'
+import { promisify } from 'node:util'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createApp } from '../../src/app.js'
@@ -183,6 +185,31 @@ describe('streams', () => {
       s.on('error', reject)
     })
     expect(got.equals(payload)).toBe(true)
+  })
+  it('a machine that sends 16 MiB and closes: a slow client gets every byte, then the end', async () => {
+    // The machine and the client are other processes, as in real use (relay.test.ts pins the
+    // ordering deterministically: the machine's close must not drop bytes queued in boxd).
+    const bytes = 16 << 20
+    const machine = spawn(process.execPath, ['-e', `
+      const c = Buffer.alloc(256 * 1024, 97)
+      const srv = require('net').createServer((s) => { s.on('error', () => {}); let left = ${bytes}
+        const pump = () => { while (left > 0) { left -= c.length; if (!s.write(c)) return void s.once('drain', pump) } s.end() }
+        pump() })
+      srv.listen(0, '127.0.0.1', () => console.log(srv.address().port))`], { stdio: ['ignore', 'pipe', 'inherit'] })
+    try {
+      const machinePort = await new Promise<number>((res) => machine.stdout.once('data', (d: Buffer) => res(Number(d.toString().trim()))))
+      driver.targets.set(9100, machinePort)
+      const r = await ok(alice, 'port open web 9100')
+      const client = `const s = require('net').connect(${r.host_port}, '127.0.0.1'); let n = 0
+        s.on('data', (d) => { n += d.length; s.pause(); setTimeout(() => s.resume(), 3) })
+        s.on('end', () => console.log(n))`
+      for (let i = 0; i < 2; i++) {
+        const { stdout } = await promisify(execFile)(process.execPath, ['-e', client], { encoding: 'utf8', timeout: 20_000 })
+        expect(Number(stdout.trim())).toBe(bytes)
+      }
+    } finally {
+      machine.kill()
+    }
   })
   it('backpressure: a machine that does not read stalls the sender instead of filling boxd\'s memory', async () => {
     const stalled = await startTcpEcho({ paused: true })
