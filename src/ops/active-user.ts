@@ -8,6 +8,9 @@ import type { Store } from '../store/index.js'
 export function activeUserGate(store: Store, clock: Clock, isAdminVerb: (verb: string) => boolean): DispatchObserver {
   return {
     beforeRun({ verb, principal }) {
+      // A token caller was authenticated by this very request (key and account read fresh);
+      // only sessions that outlive their login (SSH, the lobby) need the second look.
+      if (principal.via === 'token') return
       const u = store.users.get(principal.user.id)
       if (!u || !store.users.isActive(u, clock.now())) {
         throw new CommandError('unauthenticated', 'this account is disabled, expired or removed')

@@ -106,12 +106,14 @@ export class Background {
     try {
       const now = this.clock.now()
       const before = new Date(now.getTime() - this.audit.retentionSeconds * 1000).toISOString()
-      const n = this.store.tx(() => ({
-        audit: this.audit.prune(now),
+      // The audit trail has its own connection (src/store/db.ts openAuditWriter): pruning it inside
+      // the main connection's write transaction would wait on that transaction's lock.
+      const audit = this.audit.prune(now)
+      const n = { audit, ...this.store.tx(() => ({
         deliveries: this.store.deliveries.prune(before),
         events: this.store.events.prune(before),
         tasks: this.store.tasks.prune(before),
-      }))
+      })) }
       if (n.audit + n.events + n.deliveries + n.tasks > 0) this.log.info({ pruned: n, before }, 'retention')
     } catch (e) {
       this.log.error({ err: e }, 'retention pruning failed')

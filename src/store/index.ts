@@ -1,5 +1,5 @@
 // The store: one SQLite file, one module per table family.
-import { openDatabase, type DB } from './db.js'
+import { openAuditWriter, openDatabase, type DB } from './db.js'
 import { AuditLog } from './audit.js'
 import { Events } from './events.js'
 import { SshKeys } from './keys.js'
@@ -28,12 +28,12 @@ export class Store {
   readonly shares: Shares
   readonly browser: BrowserSessions
 
-  private constructor(readonly db: DB) {
+  private constructor(readonly db: DB, private readonly auditDb: DB) {
     this.users = new Users(db)
     this.keys = new SshKeys(db)
     this.tokens = new TokenHandles(db)
     this.machines = new Machines(db)
-    this.audit = new AuditLog(db)
+    this.audit = new AuditLog(auditDb)
     this.events = new Events(db)
     this.webhooks = new Webhooks(db)
     this.deliveries = new Deliveries(db)
@@ -45,7 +45,8 @@ export class Store {
   }
 
   static open(path: string): Store {
-    return new Store(openDatabase(path))
+    const db = openDatabase(path)
+    return new Store(db, openAuditWriter(path))
   }
 
   /** Run fn in one IMMEDIATE transaction (writers serialize; readers never see half a change). */
@@ -54,6 +55,7 @@ export class Store {
   }
 
   close(): void {
+    if (this.auditDb.open) this.auditDb.close()
     if (this.db.open) this.db.close()
   }
 }

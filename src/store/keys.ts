@@ -15,9 +15,11 @@ export interface SshKeyRow {
 export class SshKeys {
   private readonly activeByFp
   private readonly touchStmt
+  private readonly byUserStmt
   constructor(private readonly db: DB) {
     this.activeByFp = db.prepare<[string], SshKeyRow>('SELECT * FROM ssh_keys WHERE fingerprint = ? AND removed_at IS NULL')
     this.touchStmt = db.prepare('UPDATE ssh_keys SET last_used_at = ? WHERE id = ?')
+    this.byUserStmt = db.prepare<[string], SshKeyRow>('SELECT * FROM ssh_keys WHERE user_id = ? AND removed_at IS NULL ORDER BY created_at, rowid')
   }
 
   /** The registered, non-removed key with this SHA256 fingerprint (any user). */
@@ -26,7 +28,7 @@ export class SshKeys {
   }
 
   listForUser(userId: string): SshKeyRow[] {
-    return this.db.prepare<[string], SshKeyRow>('SELECT * FROM ssh_keys WHERE user_id = ? AND removed_at IS NULL ORDER BY created_at, rowid').all(userId)
+    return this.byUserStmt.all(userId)
   }
 
   insert(k: { userId: string; name: string; publicKey: string; fingerprint: string }, now: Date): SshKeyRow {

@@ -31,9 +31,11 @@ export interface MachineRow {
 export class Machines {
   private readonly byNameStmt
   private readonly byUserStmt
+  private readonly byIdStmt
   constructor(private readonly db: DB) {
     this.byNameStmt = db.prepare<[string], MachineRow>('SELECT * FROM machines WHERE name = ?')
     this.byUserStmt = db.prepare<[string], MachineRow>('SELECT * FROM machines WHERE user_id = ? ORDER BY name')
+    this.byIdStmt = db.prepare<[string], MachineRow>('SELECT * FROM machines WHERE id = ?')
   }
 
   byName(name: string): MachineRow | undefined {
@@ -41,7 +43,7 @@ export class Machines {
   }
 
   get(id: string): MachineRow | undefined {
-    return this.db.prepare<[string], MachineRow>('SELECT * FROM machines WHERE id = ?').get(id)
+    return this.byIdStmt.get(id)
   }
 
   listForUser(userId: string): MachineRow[] {
