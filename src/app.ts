@@ -10,7 +10,7 @@ import { Registry } from './registry/registry.js'
 import { createLogger, systemClock, type Clock, type Config, type Services } from './services.js'
 import { Store } from './store/index.js'
 import type { Driver } from './machines/driver.js'
-import { createDriver } from './machines/index.js'
+import { createDriver, DOCKER_DEFAULT_IMAGE } from './machines/index.js'
 import { MachineService } from './machines/service.js'
 import { MachineShells } from './machines/sessions.js'
 import { DEFAULT_PORT_RANGE, PortService } from './ports/service.js'
@@ -75,7 +75,7 @@ export function createApp(config: Config, opts: { clock?: Clock; log?: Logger; d
   const machines = new MachineService(store, driver, clock, config, log, {
     maxMachines: config.maxMachines,
     allowHostNetwork: config.allowHostNetwork,
-    defaultImage: config.defaultImage ?? (driver.name === 'sandbox' ? 'host' : 'debian:bookworm-slim'),
+    defaultImage: config.defaultImage ?? (driver.name === 'sandbox' ? 'host' : DOCKER_DEFAULT_IMAGE),
   })
   const registry = new Registry(commands)
   const ops = createOps({ store, clock, log, config, lookupVerb: (name) => registry.get(name) })

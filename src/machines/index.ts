@@ -1,13 +1,16 @@
 // Which Driver a server uses, from its config.
+import { join } from 'node:path'
 import type { Config } from '../services.js'
+import { DockerDriver } from './docker/index.js'
 import type { Driver } from './driver.js'
+import { SandboxDriver } from './sandbox/index.js'
+
+/** Docker's default image when the operator names none: a slim Debian, as most users expect. */
+export const DOCKER_DEFAULT_IMAGE = 'debian:bookworm-slim'
 
 export function createDriver(config: Config): Driver {
-  return unavailable(config.driver, 'the machine drivers are not built into this boxd yet')
-}
-
-/** A driver that cannot run: every call fails with the reason (health reports it). */
-export function unavailable(name: Driver['name'], reason: string): Driver {
-  const fail = async (): Promise<never> => { throw new Error(reason) }
-  return { name, check: fail, create: fail, start: fail, stop: fail, remove: fail, rebuild: fail, status: fail, exec: fail, connect: fail, list: async () => [] }
+  if (config.driver === 'docker') {
+    return new DockerDriver({ defaultImage: config.defaultImage ?? DOCKER_DEFAULT_IMAGE, dataDir: join(config.dataDir, 'docker') })
+  }
+  return new SandboxDriver({ dataDir: config.dataDir })
 }

@@ -3,11 +3,11 @@
 import type { Logger } from 'pino'
 import type { Principal } from '../auth/principal.js'
 import { globMatch, machineAllowed } from '../auth/permissions.js'
-import { CommandError, conflict, notFound, usage } from '../errors.js'
+import { CommandError, conflict, notFound, usage, type ErrorCode } from '../errors.js'
 import type { Clock, Config } from '../services.js'
 import type { MachineRow, MachineSpecJson, Store } from '../store/index.js'
 import { newId } from '../store/ids.js'
-import type { Driver, DriverStatus, ExecOptions, ExecProcess, MachineSpec } from './driver.js'
+import { DriverError, type Driver, type DriverErrorReason, type DriverStatus, type ExecOptions, type ExecProcess, type MachineSpec } from './driver.js'
 import { generateName, machineNameProblem } from './names.js'
 
 export interface MachineOptions {
@@ -33,6 +33,11 @@ export type MachineEventSink = (type: string, row: MachineRow, data?: Record<str
 
 /** A machine's status after a committed change, or 'deleted' once its row is gone. */
 export type MachineStateListener = (row: MachineRow, state: MachineRow['status'] | 'deleted') => void
+
+/** How a driver's refusal reads to the caller (a bad image is the caller's mistake; an engine down is not). */
+const DRIVER_CODES: Record<DriverErrorReason, ErrorCode> = {
+  missing: 'not_found', exists: 'conflict', running: 'conflict', not_running: 'conflict', refused: 'failed', invalid: 'usage', unavailable: 'failed',
+}
 
 const TAG_RE = /^[a-z0-9][a-z0-9_.-]{0,31}$/
 
@@ -347,7 +352,7 @@ export class MachineService {
 
   private driverError(what: string, e: unknown): CommandError {
     if (e instanceof CommandError) return e
-    return new CommandError('failed', `${what}: ${errMsg(e)}`)
+    return new CommandError(e instanceof DriverError ? DRIVER_CODES[e.reason] : 'failed', `${what}: ${errMsg(e)}`)
   }
 }
 
