@@ -7,7 +7,7 @@ import { request as httpRequest, type IncomingMessage, type ServerResponse } fro
 import type { Socket } from 'node:net'
 import { pipeline, type Duplex } from 'node:stream'
 import type { Logger } from 'pino'
-import { machineAllowed } from '../auth/permissions.js'
+import { globMatch } from '../auth/permissions.js'
 import { CommandError, notFound, unauthenticated } from '../errors.js'
 import type { MachineService } from '../machines/service.js'
 import type { Clock, Config } from '../services.js'
@@ -121,8 +121,8 @@ export class MachineProxy {
       const user = store.users.get(userId)!
       // Security gate: a verified token still reaches only machines its signer owns or is
       // shared on, within the token's `machines` caveat (`cmds` does not apply to a proxy).
-      const principal = { user: { id: user.id, email: user.email, role: user.role }, via: 'token' as const, keyFingerprint: null, token: { id: '', claims: { machines: globs } } }
-      if (row && machineAllowed(principal, row.name) && shares.mayReach(row, user)) {
+      const inCaveat = globs === undefined || globs.some((g) => globMatch(g, target.machine))
+      if (row && inCaveat && shares.mayReach(row, user)) {
         return { ok: true, row, port, dropAuthorization, identity: { userId: user.id, email: user.email, ctx } }
       }
       if (row && isPublic) return { ok: true, row, port, dropAuthorization }
