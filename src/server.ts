@@ -29,8 +29,14 @@ export async function startServer(config: Config, opts: Parameters<typeof create
     doors.push({ banner: app.services.background.banner(), close: () => app.services.background.stop() })
     doors.push(await startMachines(app))
     doors.push(await startPorts(app))
-    doors.push(await startSshServer(app))
-    doors.push(await startHttpServers(app))
+    const ssh = await startSshServer(app)
+    doors.push(ssh)
+    const http = await startHttpServers(app)
+    doors.push(http)
+    // Port 0 means "any free port" (tests): machines' ssh_command and https_url show what was bound.
+    config.sshPort = ssh.port
+    if (http.ports.https !== undefined) config.httpsPort = http.ports.https
+    if (http.ports.http !== undefined) config.httpPort = http.ports.http
   } catch (e) {
     for (const d of doors.reverse()) await d.close()
     app.close()
