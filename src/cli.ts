@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { createApp, DEFAULTS, resolveConfig, type App } from './app.js'
 import { createUser } from './auth/accounts.js'
+import { DriverError } from './machines/driver.js'
+import { importImage, listImages } from './machines/sandbox/index.js'
 import type { Principal } from './auth/principal.js'
 import { CommandError, exitStatus } from './errors.js'
 import { p, parseDuration, parseValue } from './registry/params.js'
@@ -214,6 +216,35 @@ async function reporting(fn: () => Promise<void>): Promise<void> {
     process.exitCode = exitStatus(e.code)
   }
 }
+
+const image = program.command('image').description('Sandbox images (root filesystems) on the data dir')
+image
+  .command('import')
+  .description('Add an image from a root filesystem tar (debootstrap, `docker export`); then `new --image NAME`')
+  .argument('<name>', 'image name (lowercase letters, digits, - . _)')
+  .argument('<rootfs-tar>', 'a tar of a root filesystem (must contain /bin/sh)')
+  .option('--json', 'machine-readable output', false)
+  .addOption(dataDirOption())
+  .action(async (name: string, tar: string, o) => {
+    try {
+      const img = await importImage(resolveConfig({ dataDir: o.dataDir }).dataDir, name, tar)
+      process.stdout.write(o.json ? `${JSON.stringify({ name: img.name, path: img.path })}\n` : `imported image ${img.name}: new --image ${img.name}\n`)
+    } catch (e) {
+      if (!(e instanceof DriverError)) throw e
+      const code = e.reason === 'exists' ? 'conflict' : 'usage'
+      process.stderr.write(`error: ${e.message}\n`)
+      process.exitCode = exitStatus(code)
+    }
+  })
+image
+  .command('ls')
+  .description('List images (`host` is the built-in one)')
+  .option('--json', 'machine-readable output', false)
+  .addOption(dataDirOption())
+  .action(async (o) => {
+    const images = await listImages(resolveConfig({ dataDir: o.dataDir }).dataDir)
+    process.stdout.write(o.json ? `${JSON.stringify({ images: images.map((name) => ({ name })) })}\n` : `${images.join('\n')}\n`)
+  })
 
 const tokenCli = program.command('token').description('API tokens, made on this machine with your SSH key')
 signerOptions(tokenCli

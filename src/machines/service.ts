@@ -134,7 +134,9 @@ export class MachineService {
         await this.driver.start(this.specOf(row))
       } catch (e) {
         // No half-made machine survives a failed `new`: remove what the driver made, then the row.
-        this.log.warn({ err: e, machine: row.name }, 'create failed')
+        // A bad image or name is the caller's mistake, not the operator's concern.
+        if (e instanceof DriverError && e.reason === 'invalid') this.log.info({ machine: row.name, reason: errMsg(e) }, 'create refused')
+        else this.log.warn({ err: e, machine: row.name }, 'create failed')
         await this.driver.remove(row.id).catch((err) => this.log.error({ err, machine: row.name }, 'cleanup after failed create'))
         this.store.tx(() => { this.store.machines.delete(row.id); this.onEvent('machine.failed', row, { reason: errMsg(e) }) })
         throw this.driverError(`could not create ${row.name}`, e)
