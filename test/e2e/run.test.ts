@@ -75,3 +75,31 @@ describe('boxd user', () => {
     }
   })
 })
+
+describe('boxd image', () => {
+  const tarOf = (files: Record<string, string>) => {
+    const root = mkdtempSync(join(tmpdir(), 'boxd-img-'))
+    for (const [f, target] of Object.entries(files)) {
+      execFileSync('mkdir', ['-p', join(root, f, '..')])
+      if (target.startsWith('->')) execFileSync('ln', ['-s', target.slice(2), join(root, f)])
+      else execFileSync('cp', [target, join(root, f)])
+    }
+    const tar = `${root}.tar`
+    execFileSync('tar', ['-C', root, '-cf', tar, '.'])
+    rmSync(root, { recursive: true, force: true })
+    return tar
+  }
+  it('imports a root filesystem tar, lists it, refuses a duplicate (7) and a tar without /bin/sh (2)', () => {
+    const good = tarOf({ 'bin/busybox': '/bin/busybox', 'bin/sh': '->busybox' })
+    const bad = tarOf({ 'etc/hostname': '/etc/hostname' })
+    expect(boxd(['image', 'import', 'tiny', good]).code).toBe(0)
+    expect(JSON.parse(boxd(['image', 'ls', '--json']).out)).toEqual({ images: [{ name: 'host' }, { name: 'tiny' }] })
+    const dup = boxd(['image', 'import', 'tiny', good])
+    expect([dup.code, dup.err]).toEqual([7, 'error: image tiny already exists\n'])
+    const noSh = boxd(['image', 'import', 'nosh', bad])
+    expect(noSh.code).toBe(2)
+    expect(noSh.err).toMatch(/no \/bin\/sh/)
+    expect(boxd(['image', 'import', 'host', good]).code).toBe(2)
+    rmSync(good); rmSync(bad)
+  })
+})
