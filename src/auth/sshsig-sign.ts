@@ -3,36 +3,15 @@
 // or through ssh-agent for keys that live only there (a known gap of `ssh-keygen -Y sign`).
 // The verifier is src/auth/sshsig.ts; nothing here runs on the server's request path.
 import { spawn } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { OpenSSHAgent as Agent, ParsedKey } from 'ssh2'
 import { CommandError } from '../errors.js'
+import { encodeSshSig, signedData } from './sshsig.js'
 
-const MAGIC = Buffer.from('SSHSIG')
 // What ssh-keygen uses by default; the verifier accepts sha256 and sha512.
 const HASH = 'sha512'
-
-function wireString(b: Buffer | string): Buffer {
-  const v = Buffer.from(b)
-  const len = Buffer.alloc(4)
-  len.writeUInt32BE(v.length)
-  return Buffer.concat([len, v])
-}
-
-/** The bytes an SSHSIG signature covers (PROTOCOL.sshsig §2). */
-export function sshsigSignedData(namespace: string, message: Buffer): Buffer {
-  return Buffer.concat([MAGIC, wireString(namespace), wireString(''), wireString(HASH), wireString(createHash(HASH).update(message).digest())])
-}
-
-/** The binary SSHSIG blob around an SSH signature `sigType` + `sig` made by `publicKey` (wire blob). */
-export function sshsigBlob(publicKey: Buffer, namespace: string, sigType: string, sig: Buffer): Buffer {
-  const version = Buffer.alloc(4)
-  version.writeUInt32BE(1)
-  const inner = Buffer.concat([wireString(sigType), wireString(sig)])
-  return Buffer.concat([MAGIC, version, wireString(publicKey), wireString(namespace), wireString(''), wireString(HASH), wireString(inner)])
-}
 
 /** Armored `-----BEGIN SSH SIGNATURE-----` text → the binary blob. */
 export function dearmor(text: string): Buffer {
@@ -103,7 +82,7 @@ export async function signWithAgent(message: Buffer, namespace: string, o: { soc
     // The agent protocol as ssh2 exposes it drops the FIDO flags and counter the signature needs.
     throw new CommandError('failed', 'security-key (sk-*) keys cannot sign through --agent here', { hint: 'use --key with the key file: ssh-keygen talks to the authenticator' })
   }
-  const data = sshsigSignedData(namespace, message)
+  const data = signedData(namespace, HASH, message)
   const agent = await openAgent(o.socketPath)
   const sig = await new Promise<Buffer>((resolve, reject) => {
     agent.sign(key, data, { hash: HASH }, (err, signature) => {
@@ -112,5 +91,5 @@ export async function signWithAgent(message: Buffer, namespace: string, o: { soc
     })
   })
   const sigType = key.type === 'ssh-rsa' ? 'rsa-sha2-512' : key.type
-  return sshsigBlob(key.getPublicSSH(), namespace, sigType, sig)
+  return encodeSshSig(key.getPublicSSH(), namespace, HASH, sigType, sig)
 }

@@ -204,7 +204,8 @@ export function parsePublicKey(blob: Buffer): SshPublicKey {
 }
 
 /** The bytes SSHSIG actually signs, rebuilt from the namespace the caller expects. */
-function signedData(namespace: string, hash: SshSigHash, message: Buffer): Buffer {
+/** The bytes an SSHSIG signature covers (PROTOCOL.sshsig §2). */
+export function signedData(namespace: string, hash: SshSigHash, message: Buffer): Buffer {
   return Buffer.concat([
     MAGIC,
     wireString(Buffer.from(namespace)),
@@ -360,6 +361,11 @@ export function signSshSig(message: Buffer, namespace: string, privateKey: KeyOb
     const p1363 = cryptoSign(ecHash, data, { key: privateKey, dsaEncoding: 'ieee-p1363' })
     sig = Buffer.concat([wireMpint(p1363.subarray(0, size)), wireMpint(p1363.subarray(size))])
   }
+  return encodeSshSig(pub, namespace, hash, sigType, sig)
+}
+
+/** The binary SSHSIG blob around an SSH signature (`sigType`, `sig`) made by `pub` (wire blob). */
+export function encodeSshSig(pub: Buffer, namespace: string, hash: SshSigHash, sigType: string, sig: Buffer): Buffer {
   const inner = Buffer.concat([wireString(Buffer.from(sigType)), wireString(sig)])
   const version = Buffer.alloc(4)
   version.writeUInt32BE(1)
