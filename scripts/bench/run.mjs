@@ -7,7 +7,7 @@
 // and is listed in MODULES below (explicit, like commands/index.ts).
 import { writeFileSync } from 'node:fs'
 
-const MODULES = ['ssh', 'token', 'http', 'forward']
+const MODULES = ['ssh', 'token', 'http', 'forward', 'machines', 'ls']
 
 const quick = process.argv.includes('--quick')
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',')
