@@ -309,7 +309,7 @@ program
 
 program
   .command('backup')
-  .description('Copy the database while the server runs (SQLite online backup, integrity-checked)')
+  .description('Copy the database and audit trail, into one file, while the server runs (SQLite online backup, integrity-checked)')
   .requiredOption('--to <file|dir>', 'a file, or a directory for timestamped boxd-<time>.db files')
   .option('--keep <n>', 'with a directory: keep the newest N backups, delete older ones', count('--keep', 1))
   .option('--json', 'machine-readable output', false)
@@ -321,13 +321,13 @@ program
 
 program
   .command('restore')
-  .description('Replace the data dir\'s database with a backup (the server must be stopped)')
+  .description('Replace the data dir\'s database and audit trail with a backup (the server must be stopped)')
   .requiredOption('--from <file>', 'a file made by `boxd backup`')
   .option('--json', 'machine-readable output', false)
   .addOption(dataDirOption())
   .action((o) => reporting(async () => {
     const r = await restoreDatabase({ dataDir: resolveConfig({ dataDir: o.dataDir }).dataDir, from: o.from })
-    process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `restored ${r.database} from ${r.restored_from}${r.previous ? ` (the previous database is kept as ${r.previous})` : ''}\n`)
+    process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `restored ${r.database} from ${r.restored_from}${r.previous ? ` (the previous database is kept as ${r.previous}${r.previous_audit ? `, its audit trail as ${r.previous_audit}` : ''})` : ''}\n`)
   }))
 
 program.parseAsync(process.argv).catch((e) => {

@@ -106,8 +106,7 @@ export class Background {
     try {
       const now = this.clock.now()
       const before = new Date(now.getTime() - this.audit.retentionSeconds * 1000).toISOString()
-      // The audit trail has its own connection (src/store/db.ts openAuditWriter): pruning it inside
-      // the main connection's write transaction would wait on that transaction's lock.
+      // The audit trail has its own file and connection (src/store/db.ts openAuditDatabase).
       const audit = this.audit.prune(now)
       const n = { audit, ...this.store.tx(() => ({
         deliveries: this.store.deliveries.prune(before),

@@ -1,5 +1,7 @@
-// The store: one SQLite file, one module per table family.
-import { openAuditWriter, openDatabase, type DB } from './db.js'
+// The store: boxd.db (one module per table family) and the audit trail in audit.db beside it.
+import { dirname, join } from 'node:path'
+import { AUDIT_COLUMNS } from './audit-migrations.js'
+import { hasTable, openAuditDatabase, openDatabase, type DB } from './db.js'
 import { AuditLog } from './audit.js'
 import { Events } from './events.js'
 import { SshKeys } from './keys.js'
@@ -28,7 +30,8 @@ export class Store {
   readonly shares: Shares
   readonly browser: BrowserSessions
 
-  private constructor(readonly db: DB, private readonly auditDb: DB) {
+  /** boxd.db and audit.db: separate connections, never attached to each other (see absorbLegacyAudit). */
+  private constructor(readonly db: DB, readonly auditDb: DB) {
     this.users = new Users(db)
     this.keys = new SshKeys(db)
     this.tokens = new TokenHandles(db)
@@ -44,9 +47,15 @@ export class Store {
     this.browser = new BrowserSessions(db)
   }
 
-  static open(path: string): Store {
-    const db = openDatabase(path)
-    return new Store(db, openAuditWriter(path))
+  /** `path` is boxd.db; the audit trail lives in `auditPath` (default: audit.db in the same directory). */
+  static open(path: string, auditPath = join(dirname(path), AUDIT_FILE)): Store {
+    const auditDb = openAuditDatabase(auditPath)
+    try {
+      return new Store(openDatabase(path, undefined, (db) => absorbLegacyAudit(db, auditPath)), auditDb)
+    } catch (e) {
+      auditDb.close()
+      throw e
+    }
   }
 
   /** Run fn in one IMMEDIATE transaction (writers serialize; readers never see half a change). */
@@ -58,6 +67,26 @@ export class Store {
     if (this.auditDb.open) this.auditDb.close()
     if (this.db.open) this.db.close()
   }
+}
+
+export const AUDIT_FILE = 'audit.db'
+
+/**
+ * A boxd.db made before the audit trail had its own file (schema < 6), or a backup restored as
+ * one, still holds audit_log: copy its rows into audit.db (same ids, so a copy interrupted by a
+ * crash is simply done again), then drop the table. The attachment lasts only for the copy: while
+ * attached, every write transaction on boxd.db would also lock audit.db.
+ */
+export function absorbLegacyAudit(db: DB, auditPath: string): void {
+  if (!hasTable(db, 'audit_log')) return
+  db.prepare('ATTACH DATABASE ? AS audit').run(auditPath)
+  try {
+    db.exec(`INSERT OR IGNORE INTO audit.audit_log (${AUDIT_COLUMNS}) SELECT ${AUDIT_COLUMNS} FROM main.audit_log`)
+  } finally {
+    db.exec('DETACH DATABASE audit')
+  }
+  // Migration 6 drops it too; doing it here covers a restored backup already at version 6.
+  db.exec('DROP TABLE main.audit_log')
 }
 
 export type { User, Role } from './users.js'

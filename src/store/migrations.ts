@@ -217,4 +217,14 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX browser_sessions_user ON browser_sessions(user_id);
     `,
   },
+  {
+    version: 6,
+    name: 'the audit trail moves to its own file, audit.db (src/store/audit-migrations.ts)',
+    // Its rows were copied into audit.db before this runs (src/store/index.ts absorbLegacyAudit).
+    // Schema-qualified: audit.db is attached to this connection as "audit" and has a table of the
+    // same name.
+    sql: `
+      DROP TABLE IF EXISTS main.audit_log;
+    `,
+  },
 ]

@@ -39,7 +39,7 @@ afterAll(async () => {
 })
 
 const sshRun = (key: KeyFiles, cmd: string) => runSsh(ssh.port, key.path, [cmd])
-const auditRows = () => app.services.store.db.prepare('SELECT * FROM audit_log ORDER BY id').all() as Record<string, unknown>[]
+const auditRows = () => app.services.store.auditDb.prepare('SELECT * FROM audit_log ORDER BY id').all() as Record<string, unknown>[]
 /** The token is minted against the real clock; the app's fake clock must agree for exp/nbf. */
 const token = (cmds: string[]) => {
   app.clock.t = new Date()

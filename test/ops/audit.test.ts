@@ -16,10 +16,10 @@ beforeEach(() => {
 })
 afterEach(() => app.cleanup())
 
-const rows = () => app.services.store.db.prepare('SELECT * FROM audit_log ORDER BY id').all() as Record<string, unknown>[]
-/** Every byte SQLite holds for the data dir: the main file and the WAL. */
+const rows = () => app.services.store.auditDb.prepare('SELECT * FROM audit_log ORDER BY id').all() as Record<string, unknown>[]
+/** Every byte SQLite holds for the data dir: both files and their WALs. */
 const dbBytes = () => {
-  const parts = ['boxd.db', 'boxd.db-wal'].map((f) => { try { return readFileSync(join(app.dir, f)) } catch { return Buffer.alloc(0) } })
+  const parts = ['boxd.db', 'boxd.db-wal', 'audit.db', 'audit.db-wal'].map((f) => { try { return readFileSync(join(app.dir, f)) } catch { return Buffer.alloc(0) } })
   return Buffer.concat(parts)
 }
 
@@ -43,7 +43,7 @@ describe('audit recorder', () => {
 
   it('the row exists before the door can write the answer (observers after it already see it)', async () => {
     let seen = -1
-    const probe: DispatchObserver = { after: (e) => { seen = app.services.store.db.prepare('SELECT count(*) n FROM audit_log WHERE request_id = ?').pluck().get(e.outcome.requestId) as number } }
+    const probe: DispatchObserver = { after: (e) => { seen = app.services.store.auditDb.prepare('SELECT count(*) n FROM audit_log WHERE request_id = ?').pluck().get(e.outcome.requestId) as number } }
     app.services.observers.push(probe)
     await run(app, bob, 'whoami', { requestId: 'r1' })
     expect(seen).toBe(1)
@@ -75,6 +75,7 @@ describe('audit recorder', () => {
     expect(JSON.parse(r[1].args as string).flags.secret).toBe('[redacted]')
     // …nor the file on disk (main database and WAL), where a deleted-but-not-overwritten page could hide one.
     app.services.store.db.pragma('wal_checkpoint(TRUNCATE)')
+    app.services.store.auditDb.pragma('wal_checkpoint(TRUNCATE)')
     const bytes = dbBytes()
     // (The webhook's own URL, query included, is stored in its row: its owner needs it.)
     for (const s of ['SECRETPART', plain, whsec]) expect(bytes.includes(s), s).toBe(false)

@@ -113,6 +113,50 @@ describe('boxd restore', () => {
     prev.close()
   })
 
+  it('the audit trail travels in the backup file and comes back as audit.db; the replaced trail is kept', async () => {
+    const u = addUser(app, 'keep@example.com', 'admin').user
+    await run(app, u, 'whoami', { requestId: 'before-backup' })
+    const b = await backupDatabase({ dataDir: app.dir, to: join(out, 'b.db') })
+    const file = new Database(b.file, { readonly: true })
+    expect(file.prepare('SELECT request_id FROM audit_log').pluck().all()).toEqual(['before-backup'])
+    file.close()
+    await run(app, u, 'whoami', { requestId: 'after-backup' })
+    app.close()
+    const r = await restoreDatabase({ dataDir: app.dir, from: b.file })
+    expect(r.previous_audit).toMatch(/^audit\.db\.before-restore-/)
+    const again = openApp(app.dir, app.clock)
+    try {
+      expect(again.services.store.auditDb.prepare('SELECT request_id FROM audit_log').pluck().all()).toEqual(['before-backup'])
+      expect(again.services.store.db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'audit_log'").pluck().get()).toBe(0)
+      // New rows continue after the restored ones.
+      await run(again, u, 'whoami', { requestId: 'after-restore' })
+      expect(again.services.store.auditDb.prepare('SELECT id FROM audit_log ORDER BY id').pluck().all()).toEqual([1, 2])
+    } finally {
+      again.close()
+    }
+    const prev = new Database(join(app.dir, r.previous_audit!), { readonly: true })
+    expect(prev.prepare('SELECT request_id FROM audit_log ORDER BY id').pluck().all()).toEqual(['before-backup', 'after-backup'])
+    prev.close()
+  })
+
+  it('a backup made before audit.db existed (its trail inside) restores its trail into audit.db', async () => {
+    const u = addUser(app, 'keep@example.com', 'admin').user
+    await run(app, u, 'whoami', { requestId: 'old-row' })
+    const b = await backupDatabase({ dataDir: app.dir, to: join(out, 'b.db') })
+    // Make it look like a version-5 backup: same table, older schema number.
+    const file = new Database(b.file)
+    file.pragma('user_version = 5')
+    file.close()
+    app.close()
+    await restoreDatabase({ dataDir: app.dir, from: b.file })
+    const again = openApp(app.dir, app.clock)
+    try {
+      expect(again.services.store.auditDb.prepare('SELECT request_id FROM audit_log').pluck().all()).toEqual(['old-row'])
+    } finally {
+      again.close()
+    }
+  })
+
   it('refuses while a server holds the data dir; a stale pid file does not block', async () => {
     const b = await backupDatabase({ dataDir: app.dir, to: join(out, 'b.db') })
     const server = spawn('sleep', ['30'])

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
-import { openDatabase } from '../../src/store/db.js'
+import { AUDIT_MIGRATIONS } from '../../src/store/audit-migrations.js'
+import { openAuditDatabase, openDatabase } from '../../src/store/db.js'
+import { Store } from '../../src/store/index.js'
 import { MIGRATIONS } from '../../src/store/migrations.js'
 
 const dirs: string[] = []
@@ -52,5 +54,54 @@ describe('store', () => {
     expect(() => ins.run('k2', 'b', null)).toThrow(/UNIQUE/)
     ins.run('k3', 'c', 'removed')
     db.close()
+  })
+
+  it('the audit trail has its own file: WAL, synchronous NORMAL, its own schema version', () => {
+    const path = tmp()
+    const store = Store.open(path)
+    try {
+      const a = store.auditDb
+      expect(a.name).toBe(join(path, '..', 'audit.db'))
+      expect(a.pragma('journal_mode', { simple: true })).toBe('wal')
+      expect(a.pragma('synchronous', { simple: true })).toBe(1)
+      expect(a.pragma('user_version', { simple: true })).toBe(Math.max(...AUDIT_MIGRATIONS.map((m) => m.version)))
+      // boxd.db no longer has the table: a commit to audit.db is not a change to boxd.db.
+      expect(store.db.prepare("SELECT count(*) n FROM sqlite_master WHERE name = 'audit_log'").get()).toEqual({ n: 0 })
+    } finally {
+      store.close()
+    }
+  })
+  it('a boxd.db from before audit.db keeps its trail: rows move to audit.db with their ids, and new ids follow them', () => {
+    const path = tmp()
+    const old = openDatabase(path, MIGRATIONS.filter((m) => m.version <= 5))
+    const ins = old.prepare("INSERT INTO audit_log (at, via, door, verb, code, duration_ms, request_id) VALUES (?, 'local', 'local', 'whoami', 'ok', 1, ?)")
+    for (let i = 0; i < 3; i++) ins.run(`2026-11-2${i}T00:00:00.000Z`, `r${i}`)
+    old.close()
+    const store = Store.open(path)
+    try {
+      expect(store.db.pragma('user_version', { simple: true })).toBe(Math.max(...MIGRATIONS.map((m) => m.version)))
+      expect(store.db.prepare("SELECT count(*) n FROM sqlite_master WHERE name = 'audit_log'").get()).toEqual({ n: 0 })
+      expect(store.auditDb.prepare('SELECT id, request_id FROM audit_log ORDER BY id').all()).toEqual([1, 2, 3].map((id) => ({ id, request_id: `r${id - 1}` })))
+      const id = store.audit.insert({ at: '2026-11-23T00:00:00.000Z', user_id: null, user_email: null, via: 'local', key_fingerprint: null, token_id: null, door: 'local', remote_address: null, verb: 'ls', machines: null, args: null, code: 'ok', duration_ms: 1, request_id: 'r3' })
+      expect(id).toBe(4)
+    } finally {
+      store.close()
+    }
+  })
+  it('a move interrupted after the copy is completed on the next open, without duplicates', () => {
+    const path = tmp()
+    const old = openDatabase(path, MIGRATIONS.filter((m) => m.version <= 5))
+    old.prepare("INSERT INTO audit_log (at, via, door, verb, code, duration_ms, request_id) VALUES ('2026-11-20T00:00:00.000Z', 'local', 'local', 'whoami', 'ok', 1, 'r0')").run()
+    old.close()
+    // The copy committed to audit.db, then the process died before boxd.db dropped its table.
+    const audit = openAuditDatabase(join(path, '..', 'audit.db'))
+    audit.prepare("INSERT INTO audit_log (id, at, via, door, verb, code, duration_ms, request_id) VALUES (1, '2026-11-20T00:00:00.000Z', 'local', 'local', 'whoami', 'ok', 1, 'r0')").run()
+    audit.close()
+    const store = Store.open(path)
+    try {
+      expect(store.auditDb.prepare('SELECT request_id FROM audit_log').pluck().all()).toEqual(['r0'])
+    } finally {
+      store.close()
+    }
   })
 })
