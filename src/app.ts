@@ -81,7 +81,7 @@ export function createApp(config: Config, opts: { clock?: Clock; log?: Logger; d
   const ops = createOps({ store, clock, log, config, lookupVerb: (name) => registry.get(name) })
   // Machine state changes become events in the same transaction as the change.
   machines.onEvent = (type, row, data) => ops.events.emit(type, { machine: row.name, machine_id: row.id, status: row.status, ...data }, { userId: row.user_id, machine: row.name })
-  const ports = new PortService(store, machines, clock, log, { listen: config.portsListen ?? config.listen, range: config.portRange ?? DEFAULT_PORT_RANGE })
+  const ports = new PortService(store, machines, clock, log, { listen: config.portsListen ?? config.listen, range: config.portRange ?? DEFAULT_PORT_RANGE, stateDir: join(config.dataDir, 'ports') })
   const shares = new ShareService(store, clock, config)
   const proxy = new MachineProxy({ store, clock, config, log, machines, shares })
   const services: Services = {

@@ -1,6 +1,7 @@
 // The machine layer's one seam. The DB records intent; a Driver is reality.
 // Commands never see a Driver directly: they go through the machine service (src/machines/service.ts).
 import type { Duplex } from 'node:stream'
+import type { ProcessRef } from './forwarder/host-process.js'
 
 export type MachineState = 'creating' | 'running' | 'stopping' | 'stopped' | 'failed'
 
@@ -62,6 +63,15 @@ export interface Driver {
   connect(id: string, port: number): Promise<Duplex>
   /** Every machine id the driver knows of, for reconciliation (no orphans, no ghosts). */
   list(): Promise<string[]>
+  /**
+   * Optional: the host process whose network namespace is the machine's (sandbox: its init;
+   * docker: the container's init), pid + start time. A host program joins it with
+   * `nsenter --net=/proc/PID/ns/net` and reaches the machine's 127.0.0.1 without an IP address,
+   * while sockets it inherits stay in the host's namespace: port forwards run their relays there,
+   * so bulk bytes bypass boxd (src/ports/relays.ts). DriverError not_running when it is not
+   * running. A driver without it is reached through connect() only.
+   */
+  netns?(id: string): Promise<ProcessRef>
 }
 
 /**

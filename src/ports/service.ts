@@ -1,5 +1,8 @@
 // `port open/close/ls`: forwards persisted in the store, bound only by a serving process, and
 // kept in step with machine state — bound while a machine runs, closed when it stops or goes.
+// A forward is served by a relay process inside the machine's network namespace when the driver
+// can place one there (relays.ts: boxd binds, the relay copies), else in this process through
+// Driver.connect (forwarder.ts).
 import { randomInt } from 'node:crypto'
 import { createServer } from 'node:net'
 import type { Logger } from 'pino'
@@ -10,13 +13,19 @@ import type { MachineRow, PortForwardRow, Store } from '../store/index.js'
 import { newId } from '../store/ids.js'
 import { ALLOW_ALL, AllowList, parseCidr } from './cidr.js'
 import { Forwarder } from './forwarder.js'
+import { Relays, type RelayBinding } from './relays.js'
 
 export interface PortOptions {
   /** Address the forwarded host ports listen on (`--ports-listen`, default the server's --listen). */
   listen: string
   /** Host ports `port open` may use (`--port-range`, default 20000-29999). */
   range: { from: number; to: number }
+  /** Where relay records live (`<data dir>/ports`); without it every forward is served in-process. */
+  stateDir?: string
 }
+
+/** How often a serving process checks that its relays still run (one found dead is started again). */
+const RELAY_WATCH_MS = 2000
 
 export const DEFAULT_PORT_RANGE = { from: 20000, to: 29999 } as const
 
@@ -39,12 +48,14 @@ export interface PortView {
 }
 
 export class PortService {
-  private readonly live = new Map<string, Forwarder>()       // forward id → bound listener
+  private readonly live = new Map<string, Forwarder | RelayBinding>() // forward id → bound listener or relay
   private readonly failures = new Map<string, string>()      // forward id → why it is not bound
   private readonly forwardMachine = new Map<string, string>() // forward id → machine id
   private readonly locks = new Map<string, Promise<unknown>>()
   private serving = false
   private unsubscribe?: () => void
+  private readonly relays?: Relays
+  private watch?: NodeJS.Timeout
 
   constructor(
     private readonly store: Store,
@@ -57,6 +68,8 @@ export class PortService {
     if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 1 && from <= to && to <= 65535)) {
       throw new Error(`port range ${from}-${to} is not a range of ports (1-65535, low-high)`)
     }
+    const relays = options.stateDir ? new Relays(options.stateDir, machines.driver, log) : undefined
+    if (relays?.supported) this.relays = relays
   }
 
   // ---- verbs ----
@@ -113,22 +126,33 @@ export class PortService {
 
   // ---- serving: only a running server binds ----
 
-  /** Server start: bind the forwards of running machines, then follow machine state. */
+  /** Server start: bind the forwards of running machines (adopting their relays), then follow machine state. */
   async start(): Promise<void> {
     this.serving = true
     this.unsubscribe = this.machines.onStateChange((row, state) => {
       void this.locked(row.id, () => (state === 'running' ? this.bindMachine(row) : this.unbindMachine(row.id)))
     })
+    await this.sweepRelays()
     for (const m of this.store.machines.all()) {
       if (m.status === 'running') await this.locked(m.id, () => this.bindMachine(m))
     }
+    if (this.relays) {
+      this.watch = setInterval(() => this.rebindDeadRelays(), RELAY_WATCH_MS)
+      this.watch.unref()
+    }
   }
 
+  /**
+   * Server shutdown. In-process listeners close; relays keep serving (like the machines, they
+   * outlive boxd) and the next start adopts them.
+   */
   async stop(): Promise<void> {
     this.serving = false
     this.unsubscribe?.()
+    clearInterval(this.watch)
     await Promise.allSettled([...this.locks.values()])
-    await Promise.all([...this.live.keys()].map((id) => this.unbind(id)))
+    for (const fwd of this.live.values()) if (!(fwd instanceof Forwarder)) fwd.detach()
+    await Promise.all([...this.live.keys()].map((id) => this.unbind(id, { keepRelay: true })))
     this.failures.clear()
   }
 
@@ -142,7 +166,9 @@ export class PortService {
   private view(f: PortForwardRow, m: MachineRow): PortView {
     const host = this.options.listen.includes(':') ? `[${this.options.listen}]` : this.options.listen
     const reason = this.failures.get(f.id)
-    const state: PortState = this.live.has(f.id) ? 'listening' : reason ? 'failed' : 'inactive'
+    // A process that does not serve still sees a relay that runs (relays outlive the server).
+    const listening = this.live.has(f.id) || (!this.serving && !!this.relays?.running(f.id))
+    const state: PortState = listening ? 'listening' : reason ? 'failed' : 'inactive'
     return {
       machine: m.name, port: f.port, host_port: f.host_port, listen: `${host}:${f.host_port}`,
       to: JSON.parse(f.allow) as string[], state, ...(state === 'failed' ? { reason } : {}), created_at: f.created_at,
@@ -170,16 +196,23 @@ export class PortService {
       if (this.forwardMachine.get(id) === machineId) await this.unbind(id)
     }
     for (const id of [...this.failures.keys()]) if (this.forwardMachine.get(id) === machineId) this.failures.delete(id)
+    // Relays of this machine that were not bound here (a failed adoption; rm already deleted the rows).
+    await this.sweepRelays()
   }
 
   private async bind(row: PortForwardRow, m: MachineRow): Promise<void> {
     if (this.live.has(row.id)) return
     const label = `${m.name}:${row.port}←${row.host_port}`
-    const fwd = new Forwarder(new AllowList(JSON.parse(row.allow) as string[]), () => this.machines.driver.connect(m.id, row.port), this.log, label)
+    const allow = JSON.parse(row.allow) as string[]
     this.forwardMachine.set(row.id, m.id)
     try {
-      await fwd.listen(this.options.listen, row.host_port)
-      this.live.set(row.id, fwd)
+      if (this.relays) {
+        this.live.set(row.id, await this.relays.bind({ forwardId: row.id, machineId: m.id, port: row.port, listen: this.options.listen, hostPort: row.host_port, allow }))
+      } else {
+        const fwd = new Forwarder(new AllowList(allow), () => this.machines.driver.connect(m.id, row.port), this.log, label)
+        await fwd.listen(this.options.listen, row.host_port)
+        this.live.set(row.id, fwd)
+      }
       this.failures.delete(row.id)
     } catch (e) {
       const err = e as NodeJS.ErrnoException
@@ -189,12 +222,39 @@ export class PortService {
     }
   }
 
-  private async unbind(id: string): Promise<void> {
+  /** Closes a forward's listener or kills its relay (also one this process did not start). */
+  private async unbind(id: string, o: { keepRelay?: boolean } = {}): Promise<void> {
     const fwd = this.live.get(id)
     this.live.delete(id)
     this.failures.delete(id)
     this.forwardMachine.delete(id)
     await fwd?.close()
+    if (!o.keepRelay) await this.relays?.kill(id)
+  }
+
+  /** Ends relays whose forward is gone or whose machine is not running. */
+  private async sweepRelays(): Promise<void> {
+    await this.relays?.sweep((id, machineId) => this.store.machines.get(machineId)?.status === 'running'
+      && this.store.ports.forMachine(machineId).some((r) => r.id === id))
+  }
+
+  /** A relay that died while its machine runs (killed by hand, crashed) is started again. */
+  private rebindDeadRelays(): void {
+    for (const [id, fwd] of this.live) {
+      if (fwd instanceof Forwarder || fwd.alive()) continue
+      const machineId = this.forwardMachine.get(id)
+      if (!machineId) continue
+      void this.locked(machineId, async () => {
+        const cur = this.live.get(id)
+        if (!this.serving || cur !== fwd) return
+        this.live.delete(id)
+        const m = this.store.machines.get(machineId)
+        const row = m && this.store.ports.forMachine(machineId).find((r) => r.id === id)
+        if (m?.status !== 'running' || !row) return
+        this.log.warn({ forward: id }, 'a port relay exited; starting it again')
+        await this.bind(row, m)
+      })
+    }
   }
 
   /** Free host ports to try, from a random start in the range (bounded). */

@@ -220,14 +220,20 @@ export class DockerDriver implements Driver {
     return wrapExec(this.docker, exec, stream, !!tty)
   }
 
-  async connect(id: string, port: number): Promise<Duplex> {
+  /** The container's init (its network namespace), checked to really be this container's. */
+  async netns(id: string): Promise<ProcessRef> {
     const info = await this.inspect(id)
     if (!info.State.Running) throw new DriverError('not_running', `machine ${id} is not running`)
     const target = containerProcess(info.State.Pid, info.Id)
     if (!target || process.getuid?.() !== 0) {
-      throw new DriverError('unavailable', 'docker connect joins the container network namespace with nsenter: '
+      throw new DriverError('unavailable', 'reaching a docker machine joins the container network namespace with nsenter: '
         + 'boxd must run as root on the Docker host')
     }
+    return target
+  }
+
+  async connect(id: string, port: number): Promise<Duplex> {
+    const target = await this.netns(id)
     const dir = path.join(this.stateDir, id)
     const stateFile = path.join(dir, 'forwarder.json')
     const sockPath = path.join(dir, 'fwd.sock')

@@ -61,3 +61,24 @@ export async function waitUntil(done: () => boolean, timeoutMs: number): Promise
 export function waitGone(ref: ProcessRef | undefined, timeoutMs: number): Promise<boolean> {
   return waitUntil(() => !isAlive(ref), timeoutMs)
 }
+
+/**
+ * True once no thread of `ref` is left, so its file descriptors (a listening socket) are closed.
+ * Stricter than !isAlive: a multi-threaded process (node) shows its main thread as a zombie while
+ * other threads are still exiting and still hold the descriptor table.
+ */
+export function isReleased(ref: ProcessRef): boolean {
+  const f = statFields(ref.pid)
+  if (f === undefined || f[19] !== ref.startTime) return true
+  if (f[0] !== 'Z' && f[0] !== 'X') return false
+  try {
+    return /^Threads:\s*1$/m.test(fs.readFileSync(`/proc/${ref.pid}/status`, 'utf8'))
+  } catch {
+    return true
+  }
+}
+
+/** Resolves true once `ref` is released (see isReleased), false on timeout. */
+export function waitReleased(ref: ProcessRef, timeoutMs: number): Promise<boolean> {
+  return waitUntil(() => isReleased(ref), timeoutMs)
+}

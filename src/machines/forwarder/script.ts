@@ -7,7 +7,8 @@
 //   client → forwarder   "<port>\n"                then raw bytes
 //   forwarder → client   "OK\n"                    then raw bytes, once 127.0.0.1:<port> accepted
 //                        "ERR <code> <message>\n"  and close, when it did not (ECONNREFUSED …)
-// Bytes are piped both ways (stream backpressure, half-close kept), never buffered whole.
+// Bytes are copied both ways by bridge.ts (one reused buffer per direction, backpressure,
+// half-close kept), never buffered whole.
 // It exits by itself when the machine's init (pid + start time) is gone or its socket file was
 // removed or replaced, so it never holds a dead machine's network namespace alive.
 //
@@ -15,11 +16,13 @@
 // because the build only emits compiled .ts and the tests run from source: one program either way.
 import fs from 'node:fs'
 import path from 'node:path'
+import { BRIDGE_SOURCE } from './bridge.js'
 
 export const FORWARDER_SOURCE = String.raw`'use strict'
 const net = require('node:net')
 const fs = require('node:fs')
 
+${BRIDGE_SOURCE}
 const [sockPath, targetPid, targetStart] = process.argv.slice(2)
 const MAX_HEADER = 16
 process.title = 'boxd-forwarder'
@@ -34,41 +37,43 @@ function targetAlive() {
   }
 }
 
-function bridge(client, upstream, rest) {
-  const destroyBoth = () => { client.destroy(); upstream.destroy() }
-  client.on('error', destroyBoth)
-  upstream.on('error', destroyBoth)
-  client.write('OK\n')
-  if (rest.length) upstream.write(rest)
-  client.pipe(upstream)
-  upstream.pipe(client)
-  client.resume()
-}
-
-function handle(client) {
-  let header = Buffer.alloc(0)
+function handle(raw) {
+  const rc = bridgeReader()
+  const client = adoptAccepted(raw, rc)
   client.on('error', () => client.destroy())
-  const onData = (chunk) => {
-    header = Buffer.concat([header, chunk])
+  // After an ERR reply: read and drop whatever comes, so the client's FIN is seen and we close.
+  const refuse = (msg) => {
+    rc.onEarly = () => { rc.early = null; return true }
+    client.once('end', () => client.destroy())
+    client.end(msg)
+    client.resume()
+  }
+  rc.onEarly = (header) => {
     const nl = header.indexOf(10)
     if (nl < 0) {
       if (header.length > MAX_HEADER) client.destroy()
-      return
+      return true
     }
-    client.off('data', onData)
-    client.pause()
     const text = header.subarray(0, nl).toString()
+    rc.early = header.subarray(nl + 1)
     const port = /^[0-9]{1,5}$/.test(text) ? Number(text) : 0
-    if (port < 1 || port > 65535) return client.end('ERR EINVAL bad port\n')
-    const upstream = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true })
-    const refused = (e) => client.end('ERR ' + (e.code || 'EIO') + ' ' + e.message + '\n')
+    if (port < 1 || port > 65535) { refuse('ERR EINVAL bad port\n'); return true }
+    const ru = bridgeReader()
+    const upstream = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true, onread: ru.onread })
+    const gone = () => upstream.destroy()
+    client.once('close', gone)
+    const refused = (e) => { client.off('close', gone); if (!client.destroyed) refuse('ERR ' + (e.code || 'EIO') + ' ' + e.message + '\n') }
     upstream.once('error', refused)
     upstream.once('connect', () => {
       upstream.off('error', refused)
-      bridge(client, upstream, header.subarray(nl + 1))
+      client.off('close', gone)
+      if (client.destroyed) return upstream.destroy()
+      client.write('OK\n')
+      bridgeJoin(client, rc, upstream, ru)
     })
+    return false
   }
-  client.on('data', onData)
+  client.resume()
 }
 
 function exitClean() {
@@ -82,7 +87,7 @@ if (!targetAlive()) process.exit(0)
 let ownIno = -1
 process.umask(0o177)    // the socket is created 0600: only root (boxd) may dial into a machine
 try { fs.unlinkSync(sockPath) } catch {}
-const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, handle)
+const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, handle)
 server.listen(sockPath, () => {
   ownIno = fs.statSync(sockPath).ino
   try { require('node:os').setPriority(0) } catch {}   // started niced (see spawnForwarder)

@@ -350,6 +350,11 @@ export class SandboxDriver implements Driver {
     })
   }
 
+  async netns(id: string): Promise<ProcessRef> {
+    assertMachineId(id)
+    return this.running(machinePaths(this.dataDir, id)).init
+  }
+
   /** `boxd image import`: a rootfs tarball becomes image `name` for this driver's machines. */
   importImage(name: string, tarPath: string): Promise<ImportedImage> {
     return importImage(this.dataDir, name, tarPath, { tar: this.setup().tools.tar })
