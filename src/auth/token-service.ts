@@ -71,21 +71,25 @@ export class TokenService {
   /** What the last successful key lookup found (see the constructor). */
   private last: { fp: string; user: User; publicKey: string; keyId: string } | undefined
   /**
-   * Signatures already checked, by SHA-256 of the token (the map never holds a bearer secret).
-   * A hit skips only the signature arithmetic — a pure function of token, key and namespace.
-   * The key is looked up again (still registered, its user still active, the very key that
-   * verified) and exp/nbf are checked against the clock on every use, so revocation is as
-   * immediate as without the cache.
+   * Tokens already verified, by SHA-256 of the token (the map never holds a bearer secret).
+   * A hit skips the signature arithmetic — a pure function of token, key and namespace — and,
+   * while boxd.db is unchanged since the signing key and its account were read (`gen`, see
+   * Store.generation), those two reads as well. Any change to boxd.db (a key removed or an account
+   * disabled, by this process or another; any other write too) makes the next use read the key
+   * and account again: still registered, still active, the very key that verified. exp/nbf and
+   * the account's expiry are checked against the clock on every use. Revocation is as immediate
+   * as without the cache.
    */
-  private readonly verified = new Map<string, { v: VerifiedToken; publicKey: string }>()
+  private readonly verified = new Map<string, VerifiedEntry>()
 
   constructor(private readonly store: Store, private readonly clock: Clock, domain: string) {
     this.namespace = tokenNamespace(domain)
-    // Remember what the last successful lookup read: verifyCached() and principal() need it right
-    // after, and everything in between is synchronous, so it cannot belong to another request.
+    // Remember what the last successful lookup read: authenticate() needs it right after, and
+    // everything in between is synchronous, so it cannot belong to another request.
     const base = activeKeyLookup(store, clock, (u) => { seenUser = u })
     let seenUser: User | undefined
     this.lookup = (fp) => {
+      seenUser = undefined
       const reg = base(fp)
       this.last = reg && seenUser ? { fp, user: seenUser, publicKey: reg.publicKey, keyId: reg.keyId } : undefined
       return reg
@@ -104,28 +108,36 @@ export class TokenService {
   authenticate(credential: string): Principal {
     if (credential.startsWith(HANDLE_PREFIX)) return this.resolveHandle(credential)
     const digest = sha256(credential)
-    return this.principal(this.verifyCached(credential, digest), `sig_${digest.subarray(0, 10).toString('hex')}`)
-  }
-
-  private verifyCached(token: string, digest: Buffer): VerifiedToken {
     const id = digest.toString('base64')
+    const now = this.clock.now()
+    // Taken before any row is read (a commit landing after it moves it again).
+    const gen = this.store.generation()
     const hit = this.verified.get(id)
     if (hit) {
+      if (hit.gen === gen && inTime(hit.v.claims, now) && this.store.users.isActive(hit.user, now)) {
+        return this.principal(hit.v, hit.user, hit.tokenId, now)
+      }
       const reg = this.lookup(hit.v.fingerprint)
-      const now = Math.floor(this.clock.now().getTime() / 1000)
-      const { exp, nbf } = hit.v.claims
-      if (reg && reg.keyId === hit.v.keyId && reg.publicKey === hit.publicKey && (exp === undefined || now < exp) && (nbf === undefined || now >= nbf)) return hit.v
+      const user = this.last?.user
+      if (reg && user && reg.keyId === hit.v.keyId && reg.publicKey === hit.publicKey && reg.userId === hit.v.userId && inTime(hit.v.claims, now)) {
+        hit.gen = gen
+        hit.user = user
+        return this.principal(hit.v, user, hit.tokenId, now)
+      }
       // Something changed: drop it, and let the full verification say what.
       this.verified.delete(id)
     }
-    const v = this.verifier.verify(token)
-    const reg = this.last
-    if (reg && reg.fp === v.fingerprint && reg.keyId === v.keyId) {
+    this.last = undefined
+    const v = this.verifier.verify(credential)
+    const reg = this.last as TokenService['last']
+    const tokenId = `sig_${digest.subarray(0, 10).toString('hex')}`
+    if (reg && reg.fp === v.fingerprint && reg.keyId === v.keyId && reg.user.id === v.userId) {
       deepFreeze(v.claims) // shared by every request that presents this token
-      this.verified.set(id, { v, publicKey: reg.publicKey })
+      this.verified.set(id, { v, publicKey: reg.publicKey, user: reg.user, tokenId, gen })
       if (this.verified.size > VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!)
+      return this.principal(v, reg.user, tokenId, now)
     }
-    return v
+    return this.principal(v, this.store.users.get(v.userId), tokenId, now)
   }
 
   /** Verifies a boxd0 token for this server's API namespace. Throws `unauthenticated`. */
@@ -231,15 +243,16 @@ export class TokenService {
     // The signing key may since have been removed and registered to another account: a handle
     // only ever speaks for the account that made it.
     if (v.userId !== row.user_id) throw new CommandError('unauthenticated', 'the token behind this boxd1 handle is no longer valid: its key changed owner')
-    this.touch(row.id, () => this.store.tokens.touch(row.id, this.clock.now()))
-    return this.principal(v, row.id)
+    const now = this.clock.now()
+    this.touch(row.id, now, () => this.store.tokens.touch(row.id, now))
+    const seen = this.last?.fp === v.fingerprint ? this.last.user : undefined
+    return this.principal(v, seen?.id === v.userId ? seen : this.store.users.get(v.userId), row.id, now)
   }
 
-  private principal(v: VerifiedToken, tokenId: string): Principal {
-    const seen = this.last?.fp === v.fingerprint ? this.last.user : undefined
-    const user = seen?.id === v.userId ? seen : this.store.users.get(v.userId)
+  private principal(v: VerifiedToken, user: User | undefined, tokenId: string, now: Date): Principal {
     if (!user) throw new CommandError('unauthenticated', 'the account is gone')
-    this.touch(v.keyId, () => this.store.keys.touch(v.keyId, this.clock.now()))
+    this.touch(v.keyId, now, () => this.store.keys.touch(v.keyId, now))
+    // A fresh object per request: doors add to it (remoteAddress).
     return {
       user: { id: user.id, email: user.email, role: user.role },
       via: 'token',
@@ -248,8 +261,8 @@ export class TokenService {
     }
   }
 
-  private touch(id: string, write: () => void): void {
-    const now = this.clock.now().getTime()
+  private touch(id: string, at: Date, write: () => void): void {
+    const now = at.getTime()
     const last = this.touched.get(id)
     if (last !== undefined && now - last < TOUCH_EVERY_MS) return
     if (this.touched.size > 10_000) this.touched.clear()
@@ -287,6 +300,23 @@ function storedClaims(row: TokenHandleRow): TokenClaims {
   } catch {
     return {}
   }
+}
+
+interface VerifiedEntry {
+  v: VerifiedToken
+  /** The signing key as it was when verified: a hit must find this very key. */
+  publicKey: string
+  /** The account, as read at `gen`. */
+  user: User
+  tokenId: string
+  /** Store.generation() when the key and account were last read. */
+  gen: number
+}
+
+/** exp and nbf against the clock. */
+function inTime(claims: TokenClaims, now: Date): boolean {
+  const t = Math.floor(now.getTime() / 1000)
+  return (claims.exp === undefined || t < claims.exp) && (claims.nbf === undefined || t >= claims.nbf)
 }
 
 function deepFreeze(v: unknown): void {

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path'
 import { AUDIT_COLUMNS } from './audit-migrations.js'
 import { hasTable, openAuditDatabase, openDatabase, type DB } from './db.js'
 import { AuditLog } from './audit.js'
+import { Generation } from './generation.js'
 import { Events } from './events.js'
 import { SshKeys } from './keys.js'
 import { Tasks } from './tasks.js'
@@ -29,6 +30,7 @@ export class Store {
   readonly ports: PortForwards
   readonly shares: Shares
   readonly browser: BrowserSessions
+  private readonly gen: Generation
 
   /** boxd.db and audit.db: separate connections, never attached to each other (see absorbLegacyAudit). */
   private constructor(readonly db: DB, readonly auditDb: DB) {
@@ -45,6 +47,16 @@ export class Store {
     this.ports = new PortForwards(db)
     this.shares = new Shares(db)
     this.browser = new BrowserSessions(db)
+    this.gen = new Generation(db)
+  }
+
+  /**
+   * A number equal to an earlier answer only if boxd.db cannot have changed in between (another
+   * process's commit or any write of ours; NaN inside a transaction). For caches of rows read on
+   * every request: take it before reading the rows (src/store/generation.ts).
+   */
+  generation(): number {
+    return this.gen.get()
   }
 
   /** `path` is boxd.db; the audit trail lives in `auditPath` (default: audit.db in the same directory). */

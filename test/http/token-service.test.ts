@@ -1,7 +1,9 @@
 // TokenService and the token verbs, on a real temp store with a movable clock: boxd1 handles,
 // revocation, and server-made API keys (including attenuation through a narrow token).
+import { execFileSync } from 'node:child_process'
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
@@ -136,6 +138,108 @@ describe('the verified-signature cache', () => {
     expect(as(t).user.id).toBe(ann.id)
     const row = app.services.store.keys.listForUser(ann.id)[0]
     app.services.store.keys.markRemoved(row.id, clock.now())
+    expect(code(() => as(t))).toBe('unauthenticated')
+  })
+
+  // The cache also skips reading the key and the account while boxd.db is unchanged
+  // (Store.generation): every way boxd.db can change must make the very next request read them.
+  const principalOf = (u: User): Principal => ({ user: { id: u.id, email: u.email, role: u.role }, via: 'local', keyFingerprint: null })
+
+  it('a key removed by another process is refused on the next request', () => {
+    const t = tok(annKey)
+    expect(as(t).user.id).toBe(ann.id)
+    expect(as(t).user.id).toBe(ann.id) // cached now
+    const sqlite = createRequire(import.meta.url).resolve('better-sqlite3')
+    execFileSync(process.execPath, ['-e', `
+      const db = new (require(${JSON.stringify(sqlite)}))(${JSON.stringify(join(dir, 'boxd.db'))})
+      db.pragma('busy_timeout = 5000')
+      db.prepare("UPDATE ssh_keys SET removed_at = '2026-01-01T00:00:00.000Z' WHERE user_id = ?").run(${JSON.stringify(ann.id)})
+      db.close()`])
+    expect(code(() => as(t))).toBe('unauthenticated')
+    expect(as(tok(bobKey)).user.id).toBe(bob.id) // everyone else is still let in
+  })
+
+  it('a user disabled with `boxd run user disable` (another connection, as offline) is refused on the next request', async () => {
+    const admin = createUser(app.services.store, clock, { email: 'admin@example.com', role: 'admin' })
+    const t = tok(annKey)
+    expect(as(t).user.id).toBe(ann.id)
+    expect(as(t).user.id).toBe(ann.id)
+    const offline = createApp(resolveConfig({ dataDir: dir }), { clock, log: pino({ level: 'silent' }) })
+    try {
+      const out = await offline.dispatcher.dispatch({ line: 'user disable ann@example.com', principal: principalOf(admin), door: 'local' })
+      expect(out.exit, out.stderr).toBe(0)
+    } finally {
+      offline.close()
+    }
+    expect(code(() => as(t))).toBe('unauthenticated')
+  })
+
+  it('a key removed or an account disabled through this server is refused on the next request', async () => {
+    const admin = createUser(app.services.store, clock, { email: 'admin@example.com', role: 'admin' })
+    const t = tok(annKey)
+    expect(as(t).user.id).toBe(ann.id)
+    expect(as(t).user.id).toBe(ann.id)
+    let out = await app.dispatcher.dispatch({ line: 'user disable ann@example.com', principal: principalOf(admin), door: 'local' })
+    expect(out.exit, out.stderr).toBe(0)
+    expect(code(() => as(t))).toBe('unauthenticated')
+    out = await app.dispatcher.dispatch({ line: 'user enable ann@example.com', principal: principalOf(admin), door: 'local' })
+    expect(out.exit, out.stderr).toBe(0)
+    expect(as(t).user.id).toBe(ann.id)
+    expect(as(t).user.id).toBe(ann.id)
+    newKey(app.services.store, ann, 'ann-desktop') // ssh-key remove refuses to remove the last key
+    out = await app.dispatcher.dispatch({ line: 'ssh-key remove ann-laptop', principal: principalOf(ann), door: 'local' })
+    expect(out.exit, out.stderr).toBe(0)
+    expect(code(() => as(t))).toBe('unauthenticated')
+  })
+
+  it('a demoted admin\'s cached token carries the new role on the next request', async () => {
+    const root = createUser(app.services.store, clock, { email: 'root@example.com', role: 'admin' })
+    const boss = createUser(app.services.store, clock, { email: 'boss@example.com', role: 'admin' })
+    const bossKey = newKey(app.services.store, boss, 'boss-laptop')
+    const t = tok(bossKey)
+    expect(as(t).user.role).toBe('admin')
+    expect(as(t).user.role).toBe('admin')
+    const out = await app.dispatcher.dispatch({ line: 'user set-role boss@example.com user', principal: principalOf(root), door: 'local' })
+    expect(out.exit, out.stderr).toBe(0)
+    expect(as(t).user.role).toBe('user')
+  })
+
+  it('an account whose expiry passes is refused on the next request, with nothing written to boxd.db', () => {
+    const t = tok(annKey)
+    app.services.store.db.prepare('UPDATE users SET expires_at = ? WHERE id = ?').run(new Date(clock.now().getTime() + 30_000).toISOString(), ann.id)
+    expect(as(t).user.id).toBe(ann.id)
+    expect(as(t).user.id).toBe(ann.id) // cached, with the expiry
+    clock.advance(31_000)
+    expect(code(() => as(t))).toBe('unauthenticated')
+  })
+
+  it('an account re-enabled by a transaction that rolled back stays refused', () => {
+    const { store } = app.services
+    const t = tok(annKey)
+    expect(as(t).user.id).toBe(ann.id) // verified and cached (and its key's last use recorded)
+    store.db.prepare("UPDATE users SET status = 'disabled' WHERE id = ?").run(ann.id)
+    expect(code(() => as(t))).toBe('unauthenticated')
+    // A verb that re-enables, reads the account back (the token verifies, inside the transaction), then fails.
+    expect(() => store.tx(() => {
+      store.db.prepare("UPDATE users SET status = 'active' WHERE id = ?").run(ann.id)
+      expect(as(t).user.id).toBe(ann.id)
+      throw new Error('rolled back')
+    })).toThrow('rolled back')
+    expect(code(() => as(t))).toBe('unauthenticated')
+    expect(code(() => as(t))).toBe('unauthenticated')
+  })
+
+  it('a key inserted by a transaction that rolled back never authenticates', () => {
+    const { store } = app.services
+    const k = generateKeyPairSync('ed25519').privateKey
+    const t = tok(k)
+    expect(code(() => as(t))).toBe('unauthenticated')
+    expect(() => store.tx(() => {
+      addKey(store, clock, ann, `${publicKeyText(publicKeyBlob(k))} doomed`, 'doomed')
+      expect(as(t).user.id).toBe(ann.id)
+      throw new Error('rolled back')
+    })).toThrow('rolled back')
+    expect(code(() => as(t))).toBe('unauthenticated')
     expect(code(() => as(t))).toBe('unauthenticated')
   })
 

@@ -105,3 +105,30 @@ describe('store', () => {
     }
   })
 })
+
+describe('Store.generation (what the authentication cache keys on)', () => {
+  it('moves on any write of this connection and on another connection\'s commit; not on reads or audit rows; NaN inside a transaction', () => {
+    const path = tmp()
+    const store = Store.open(path)
+    try {
+      const g0 = store.generation()
+      store.users.list()
+      expect(store.generation()).toBe(g0)
+      // The audit trail is another file: one row per verb call must not empty the cache.
+      store.audit.insert({ at: '2026-11-23T00:00:00.000Z', user_id: null, user_email: null, via: 'local', key_fingerprint: null, token_id: null, door: 'local', remote_address: null, verb: 'ls', machines: null, args: null, code: 'ok', duration_ms: 1, request_id: 'r' })
+      expect(store.generation()).toBe(g0)
+      store.db.prepare("INSERT INTO users (id, email, role, created_at) VALUES ('u1', 'a@b.c', 'user', 'now')").run()
+      const g1 = store.generation()
+      expect(g1).not.toBe(g0)
+      const other = new Database(path)
+      other.prepare("UPDATE users SET status = 'disabled' WHERE id = 'u1'").run()
+      other.close()
+      const g2 = store.generation()
+      expect(g2).not.toBe(g1)
+      store.tx(() => { expect(store.generation()).toBeNaN() })
+      expect(store.generation()).toBe(g2)
+    } finally {
+      store.close()
+    }
+  })
+})
