@@ -10,6 +10,10 @@
 //     (TLS included; the baseline stays plain loopback).
 //   proxy_added_latency_ms: median of a small GET through the proxy minus directly (keep-alive
 //     clients both ways; the proxy opens one connection into the machine per request).
+//   forward_via_boxd_vs_loopback: the same transfer through the path port forwards took before
+//     relays (and still take on a driver without Driver.netns): boxd's own process accepts and
+//     copies into Driver.connect (→ the machine's forwarder → 127.0.0.1:PORT). Kept as the
+//     in-run comparison for forward_vs_loopback.
 //   forward_real_machine: 1 when the figures above come from a real sandbox machine; 0 when the
 //     sandbox driver cannot run here (not root …): then a stand-in driver dials servers on the
 //     host's 127.0.0.1 (no namespaces, ports served in boxd's process), with the reason printed.
@@ -31,6 +35,8 @@ const { createUser } = await import(new URL('auth/accounts.js', dist))
 const { publicKeyBlob, publicKeyText } = await import(new URL('auth/sshsig.js', dist))
 const { mintToken } = await import(new URL('auth/token.js', dist))
 const { startHttpServers } = await import(new URL('http/server.js', dist))
+const { Forwarder } = await import(new URL('ports/forwarder.js', dist))
+const { AllowList, ALLOW_ALL } = await import(new URL('ports/cidr.js', dist))
 
 export const title = 'port open and the machine proxy vs direct loopback TCP (throughput, added latency)'
 
@@ -201,6 +207,10 @@ export async function run({ quick, log }) {
     cleanup.push(() => outside.kill())
 
     const fwd = await verb(`port open web ${TCP}`)
+    const viaBoxd = new Forwarder(new AllowList(ALLOW_ALL), () => app.services.machines.driver.connect(machine.id, TCP), pino({ level: 'silent' }), 'bench')
+    await viaBoxd.listen('127.0.0.1', 0)
+    cleanup.push(() => viaBoxd.close())
+    const viaBoxdPort = viaBoxd.server.address().port
     const WEB = `web.${DOMAIN}`
     const auth = { 'X-Boxd-Authorization': `Bearer ${mintToken('{}', privateKey, `v0@${WEB}`)}` }
     const big = (https) => ({ op: 'http', https, port: https ? door.ports.https : door.ports.http, host: WEB, path: '/big', headers: auth })
@@ -210,6 +220,7 @@ export async function run({ quick, log }) {
     // Warm-up: JIT, socket buffers, the relay and forwarder, the token verifier's key cache.
     await inside.ask(directTcp)
     await outside.ask({ op: 'tcp', port: fwd.host_port, bytes })
+    await outside.ask({ op: 'tcp', port: viaBoxdPort, bytes })
     await outside.ask(big(false))
 
     // Paired rounds: each forwarded (proxied) transfer is divided by the direct one run right next
@@ -217,19 +228,22 @@ export async function run({ quick, log }) {
     // 2-core box the direct rate alone swings 2x between rounds (other load, which core each
     // process lands on), and pairing cancels that drift where a ratio of medians would not.
     const direct = [], forwarded = [], httpDirect = [], proxied = [], proxiedTls = []
-    const tcpRatio = [], httpRatio = [], httpsRatio = []
+    const tcpRatio = [], httpRatio = [], httpsRatio = [], viaBoxdRatio = [], viaBoxdRate = []
     for (let i = 0; i < rounds; i++) {
       const d = () => inside.ask(directTcp).then((r) => r.mibs)
       const f = () => outside.ask({ op: 'tcp', port: fwd.host_port, bytes }).then((r) => r.mibs)
+      const v = () => outside.ask({ op: 'tcp', port: viaBoxdPort, bytes }).then((r) => r.mibs)
       const [dt, ft] = i % 2 ? [await d(), await f()] : [(await f()), await d()].reverse()
       direct.push(dt); forwarded.push(ft); tcpRatio.push(ft / dt)
+      const [d2, vb] = i % 2 ? [await d(), await v()] : [(await v()), await d()].reverse()
+      viaBoxdRate.push(vb); viaBoxdRatio.push(vb / d2)
       const hd = (await inside.ask(directHttp('/big'))).mibs
       const hp = (await outside.ask(big(false))).mibs
       const hs = (await outside.ask(big(true))).mibs
       httpDirect.push(hd); proxied.push(hp); proxiedTls.push(hs); httpRatio.push(hp / hd); httpsRatio.push(hs / hd)
     }
     if (process.env.BOXD_BENCH_DEBUG) log(`   rounds direct ${direct.map((x) => x.toFixed(0))} forwarded ${forwarded.map((x) => x.toFixed(0))}`)
-    log(`   ${real ? 'real sandbox machine' : 'stand-in driver'}; tcp MiB/s direct ${median(direct).toFixed(0)}, through port open ${median(forwarded).toFixed(0)}`)
+    log(`   ${real ? 'real sandbox machine' : 'stand-in driver'}; tcp MiB/s direct ${median(direct).toFixed(0)}, through port open ${median(forwarded).toFixed(0)} (via boxd's process ${median(viaBoxdRate).toFixed(0)})`)
     log(`   http MiB/s direct ${median(httpDirect).toFixed(0)}, through the proxy ${median(proxied).toFixed(0)} (https ${median(proxiedTls).toFixed(0)})`)
 
     const lat = { direct: [], proxy: [], proxyTls: [] }
@@ -242,6 +256,7 @@ export async function run({ quick, log }) {
 
     return {
       forward_vs_loopback: median(tcpRatio),
+      forward_via_boxd_vs_loopback: median(viaBoxdRatio),
       proxy_vs_loopback: median(httpRatio),
       proxy_https_vs_loopback: median(httpsRatio),
       proxy_added_latency_ms: median(lat.proxy) - median(lat.direct),

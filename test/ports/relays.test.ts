@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import fs from 'node:fs'
-import { connect, type Socket } from 'node:net'
+import { connect, createServer, type Socket } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -179,14 +179,28 @@ describe.each(fixtures)('port relays on the $name driver', (f) => {
     await ok('port close web 7002')
   })
 
+  it.skipIf(!!f.skip)('a host port in use by another program → conflict, nothing recorded, no relay left', async () => {
+    const squatter = createServer()
+    await new Promise<void>((r) => squatter.listen(f.range.to, '127.0.0.1', r))
+    try {
+      const o = await run(app, alice, `port open web 7003 --host-port ${f.range.to}`)
+      expect([o.error?.code, o.error?.message]).toEqual(['conflict', expect.stringMatching(/in use/)])
+      expect(app.services.store.ports.get(machineId, 7003)).toBeUndefined()
+      expect(fs.readdirSync(path.join(dir, 'ports')).filter((n) => n.endsWith('.json'))).toHaveLength(app.services.store.ports.forMachine(machineId).length)
+    } finally {
+      squatter.close()
+    }
+  })
+
   it.skipIf(!!f.skip)('the relay survives a server restart and is adopted, never duplicated', async () => {
     const fwd = forwardId(7000)
     const before = record(fwd).relay
     const hostPort = app.services.store.ports.get(machineId, 7000)!.host_port
     await app.services.ports.stop()
-    // No server: the relay keeps serving (like the machine itself).
+    // No server: the relay keeps serving (like the machine itself), and says so.
     expect(isAlive(before)).toBe(true)
     expect(await echo(hostPort)).toBe(true)
+    expect((await ok('port ls web')).ports.find((x: { port: number }) => x.port === 7000).state).toBe('listening')
     app.close()
     app = createApp(config(), { driver: f.make(dir), log: pino({ level: 'silent' }) })
     await app.services.ports.start()
