@@ -33,14 +33,35 @@ const YARGS_CONFIG = {
   'strip-aliased': true,
 } as const
 
-export function parseInput(cmd: Command, tokens: string[]): Parsed {
-  const bad = (msg: string) => new CommandError('usage', msg, { hint: `usage: ${cmd.usage}` })
+/** A verb's flag tables, built once per verb (its spec never changes). */
+interface FlagTables {
+  byName: Map<string, { key: string; param: Param<unknown> }>
+  shorts: Map<string, string>
+  strings: string[]
+  booleans: string[]
+}
+const tablesOf = new WeakMap<Command, FlagTables>()
+
+function flagTables(cmd: Command): FlagTables {
+  let t = tablesOf.get(cmd)
+  if (t) return t
   const byName = new Map<string, { key: string; param: Param<unknown> }>()
   const shorts = new Map<string, string>()
   for (const [key, param] of Object.entries(cmd.flags)) {
     byName.set(flagName(key), { key, param })
     if (param.short) shorts.set(param.short, flagName(key))
   }
+  const strings: string[] = []
+  const booleans = ['json', 'help']
+  for (const [name, { param }] of byName) (param.type === 'bool' ? booleans : strings).push(name)
+  t = { byName, shorts, strings, booleans }
+  tablesOf.set(cmd, t)
+  return t
+}
+
+export function parseInput(cmd: Command, tokens: string[]): Parsed {
+  const bad = (msg: string) => new CommandError('usage', msg, { hint: `usage: ${cmd.usage}` })
+  const { byName, shorts, strings, booleans } = flagTables(cmd)
   const isBool = (name: string) => name === 'json' || name === 'help' || byName.get(name)?.param.type === 'bool'
 
   // Pre-scan (up to `--`): every flag known, booleans strict, valued flags given a value.
@@ -90,10 +111,9 @@ export function parseInput(cmd: Command, tokens: string[]): Parsed {
   }
   normalized.push(...tokens.slice(i))
 
-  const strings: string[] = []
-  const booleans = ['json', 'help']
-  for (const [name, { param }] of byName) (param.type === 'bool' ? booleans : strings).push(name)
-  const argv = yargsParser(normalized, { configuration: YARGS_CONFIG, string: strings, boolean: booleans })
+  // Nothing after the verb (`whoami`): yargs-parser would return exactly this, at some cost
+  // (its tables are rebuilt per call), and every flag below takes its default.
+  const argv = normalized.length === 0 ? { _: [] } as yargsParser.Arguments : yargsParser(normalized, { configuration: YARGS_CONFIG, string: [...strings], boolean: [...booleans] })
 
   const flags: Record<string, unknown> = {}
   for (const [name, { key, param }] of byName) {

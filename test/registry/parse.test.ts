@@ -36,6 +36,19 @@ describe('parseInput', () => {
   it('applies defaults and empty repeatables', () => {
     expect(parse('web').flags).toEqual({ name: undefined, tag: [], force: false, cpu: 1, exp: undefined, hostPort: undefined })
   })
+  it('nothing after the verb (yargs-parser skipped) gives the same input as through yargs-parser', () => {
+    const opt = defineCommand({
+      name: 'opt', summary: 's', usage: 'opt [<machine>]', examples: ['opt'], mutates: false, run: () => null,
+      args: { machine: p.machine({ optional: true }) },
+      flags: { tag: p.string({ repeatable: true }), on: p.bool({ default: true }), cpu: p.int({ min: 1, max: 64 })({ default: 1 }), name: p.string({ optional: true }) },
+    })
+    const viaYargs = parseInput(opt, ['--']) // "--" alone reaches yargs-parser and means nothing more
+    const empty = parseInput(opt, [])
+    expect(empty).toEqual(viaYargs)
+    expect(empty).toEqual({ args: { machine: undefined }, flags: { tag: [], on: true, cpu: 1, name: undefined }, json: false, help: false })
+    // A required argument is still required.
+    expect(() => parseInput(cmd, [])).toThrow(/missing <machine>/)
+  })
   it('--no-flag, --flag=false, short flags', () => {
     expect(parse('web --no-force').flags.force).toBe(false)
     expect(parse('web --force=false').flags.force).toBe(false)
