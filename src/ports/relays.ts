@@ -133,7 +133,15 @@ export class Relays {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 })
     this.script ??= writeRelayScript(this.dir)
     this.nsenter ??= SEARCH.map((d) => path.join(d, 'nsenter')).find((p) => fs.existsSync(p)) ?? 'nsenter'
-    const server = await listen(spec.listen, spec.hostPort)
+    let server: Server
+    try {
+      server = await listen(spec.listen, spec.hostPort)
+    } catch (e) {
+      // A relay no record names (boxd died between starting it and recording it) holds the port:
+      // end it and bind again, so it is replaced rather than left unmanaged.
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || !(await this.killOrphans(spec.forwardId))) throw e
+      server = await listen(spec.listen, spec.hostPort)
+    }
     // The listening socket's descriptor (node keeps it on the handle; Linux always has one).
     const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd
     if (typeof fd !== 'number' || fd < 0) { server.close(); throw new Error('no descriptor for the listening socket') }
@@ -179,6 +187,26 @@ export class Relays {
     }
     this.log.debug({ forward: spec.forwardId, relay: relay.pid }, 'port relay started')
     return relay
+  }
+
+  /** Kills relay processes of this forward found by command line; true when there were any. */
+  private async killOrphans(forwardId: string): Promise<boolean> {
+    const found: ProcessRef[] = []
+    for (const p of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(p)) continue
+      try {
+        const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')
+        const at = argv.indexOf(this.script!)
+        const ref = at > 0 && argv[at + 1] === forwardId ? refOf(Number(p)) : undefined
+        if (ref) found.push(ref)
+      } catch { /* gone, or not ours to read */ }
+    }
+    for (const ref of found) {
+      this.log.warn({ forward: forwardId, relay: ref.pid }, 'ending a port relay no record names')
+      signalRef(ref, 'SIGKILL')
+      await waitReleased(ref, KILL_WAIT_MS)
+    }
+    return found.length > 0
   }
 
   private recordPath(forwardId: string): string {

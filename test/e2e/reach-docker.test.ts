@@ -24,5 +24,5 @@ reachSuite({
   make: (dataDir) => new DockerDriver({ defaultImage: IMAGE, dataDir, stopTimeoutSec: 2 }),
   image: IMAGE,
   busybox: '/bin/busybox',
-  portRange: { from: 42100, to: 42199 },
+  portRange: { from: 31100, to: 31199 },
 })

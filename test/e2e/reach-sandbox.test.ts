@@ -11,5 +11,5 @@ reachSuite({
   make: (dataDir) => new SandboxDriver({ dataDir, stopGraceMs: 2000 }),
   image: 'host',
   busybox: '/dev/.boxd/busybox',
-  portRange: { from: 42000, to: 42099 },
+  portRange: { from: 31000, to: 31099 },
 })

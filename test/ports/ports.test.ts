@@ -1,5 +1,6 @@
 // `port open/close/ls` over a real SQLite store and real loopback listeners; the "machine" is a
-// TCP echo server reached through a driver whose connect() dials it.
+// TCP echo server reached through a driver whose connect() dials it. Host ports are below 32768,
+// out of the kernel's ephemeral range, so no client socket of a parallel test can hold one.
 import { execFile, spawn } from 'node:child_process'
 import { promisify } from 'node:util'
 import { connect, createServer, type Server, type Socket } from 'node:net'
@@ -15,7 +16,7 @@ let driver: LoopbackDriver
 let echo: Awaited<ReturnType<typeof startTcpEcho>>
 let alice: User
 let bob: User
-const RANGE = { from: 41000, to: 41999 }
+const RANGE = { from: 30000, to: 30999 }
 
 const ok = async (u: User, line: string) => {
   const o = await run(app, u, `${line} --json`)
@@ -62,16 +63,16 @@ describe('port open', () => {
     expect(await roundTrip(r.host_port, 'ping through the forward')).toBe('ping through the forward')
   })
   it('--host-port is honoured; one already forwarded → conflict', async () => {
-    expect((await ok(alice, 'port open web 8080 --host-port 41010')).host_port).toBe(41010)
+    expect((await ok(alice, 'port open web 8080 --host-port 30010')).host_port).toBe(30010)
     await ok(alice, 'new --name=db')
-    const o = await run(app, alice, 'port open db 8080 --host-port 41010')
+    const o = await run(app, alice, 'port open db 8080 --host-port 30010')
     expect([o.error?.code, o.exit]).toEqual(['conflict', 7])
   })
   it('a host port in use by another program → conflict, and nothing is recorded', async () => {
     const squatter: Server = createServer()
-    await new Promise<void>((r) => squatter.listen(41020, '127.0.0.1', r))
+    await new Promise<void>((r) => squatter.listen(30020, '127.0.0.1', r))
     try {
-      const o = await run(app, alice, 'port open web 8080 --host-port 41020')
+      const o = await run(app, alice, 'port open web 8080 --host-port 30020')
       expect(o.error?.code).toBe('conflict')
       expect(o.error?.message).toMatch(/in use/)
       expect((await ok(alice, 'port ls')).ports).toEqual([])
@@ -80,7 +81,7 @@ describe('port open', () => {
     }
   })
   it('refuses a host port outside the operator\'s range (a user cannot take boxd\'s own ports)', async () => {
-    for (const hp of [22, 2222, 8443, 40999, 42000]) {
+    for (const hp of [22, 2222, 8443, 29999, 31000]) {
       expect((await run(app, alice, `port open web 8080 --host-port ${hp}`)).error?.code, String(hp)).toBe('usage')
     }
   })
@@ -94,7 +95,7 @@ describe('port open', () => {
     }
   })
   it('another user\'s machine is not_found in open, close and ls', async () => {
-    await ok(alice, 'port open web 8080 --host-port 41030')
+    await ok(alice, 'port open web 8080 --host-port 30030')
     for (const line of ['port open web 8080', 'port close web 8080', 'port ls web']) {
       expect((await run(app, bob, line)).error?.code, line).toBe('not_found')
     }
@@ -249,6 +250,6 @@ describe('port ls', () => {
     expect((await ok(alice, 'port ls')).ports.map((p: { machine: string }) => p.machine).sort()).toEqual(['db', 'web'])
     expect((await ok(alice, 'port ls db')).ports.map((p: { port: number }) => p.port)).toEqual([5432])
     const human = await run(app, alice, 'port ls')
-    expect(human.stdout).toMatch(/web\s+8080\s+127\.0\.0\.1:4\d{4}/)
+    expect(human.stdout).toMatch(/web\s+8080\s+127\.0\.0\.1:30\d{3}/)
   })
 })

@@ -48,11 +48,11 @@ async function dockerSkip(): Promise<string | undefined> {
 const fixtures: Fixture[] = [
   {
     name: 'sandbox', skip: process.getuid?.() === 0 ? undefined : 'the sandbox driver needs root',
-    make: (dataDir) => new SandboxDriver({ dataDir, stopGraceMs: 2000 }), image: 'host', busybox: '/dev/.boxd/busybox', range: { from: 42200, to: 42299 },
+    make: (dataDir) => new SandboxDriver({ dataDir, stopGraceMs: 2000 }), image: 'host', busybox: '/dev/.boxd/busybox', range: { from: 31200, to: 31299 },
   },
   {
     name: 'docker', skip: await dockerSkip(),
-    make: (dataDir) => new DockerDriver({ defaultImage: DOCKER_IMAGE, dataDir, stopTimeoutSec: 2 }), image: DOCKER_IMAGE, busybox: '/bin/busybox', range: { from: 42300, to: 42399 },
+    make: (dataDir) => new DockerDriver({ defaultImage: DOCKER_IMAGE, dataDir, stopTimeoutSec: 2 }), image: DOCKER_IMAGE, busybox: '/bin/busybox', range: { from: 31300, to: 31399 },
   },
 ]
 for (const f of fixtures) if (f.skip) console.log(`[port relays] skipping ${f.name}: ${f.skip}`)
@@ -208,6 +208,24 @@ describe.each(fixtures)('port relays on the $name driver', (f) => {
     expect(p.state).toBe('listening')
     expect(record(fwd).relay).toEqual(before)
     expect(relayPids(fwd)).toEqual([before.pid])
+    expect(await echo(hostPort)).toBe(true)
+  })
+
+  it.skipIf(!!f.skip)('a relay no record names (boxd died before writing it) is replaced on start, not duplicated', async () => {
+    const fwd = forwardId(7000)
+    const orphan = record(fwd).relay
+    const hostPort = app.services.store.ports.get(machineId, 7000)!.host_port
+    await app.services.ports.stop()
+    app.close()
+    fs.rmSync(path.join(dir, 'ports', `${fwd}.json`))
+    app = createApp(config(), { driver: f.make(dir), log: pino({ level: 'silent' }) })
+    await app.services.ports.start()
+    expect(await waitReleased(orphan, 5000)).toBe(true)
+    const now = record(fwd).relay
+    expect(now.pid).not.toBe(orphan.pid)
+    expect((await ok('port ls web')).ports.find((x: { port: number }) => x.port === 7000).state).toBe('listening')
+    await eventually(async () => (relayPids(fwd).length ? true : undefined), 5000, 'relay running node')
+    expect(relayPids(fwd)).toEqual([now.pid])
     expect(await echo(hostPort)).toBe(true)
   })
 
