@@ -113,8 +113,10 @@ export class PortService {
     return this.locked(m.id, async () => {
       const row = this.store.ports.get(m.id, port)
       if (!row) throw notFound(`port ${port} of ${m.name} is not forwarded`, `see \`port ls ${m.name}\``)
-      await this.unbind(row.id)
+      // Row first: a serving process that sees the relay die (this one may be `boxd run`) finds no
+      // forward to start it again for.
       this.store.ports.delete(row.id)
+      await this.unbind(row.id)
       return { ...this.view(row, m), state: 'inactive' }
     })
   }

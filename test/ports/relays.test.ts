@@ -278,6 +278,24 @@ describe.each(fixtures)('port relays on the $name driver', (f) => {
     expect(relayPids(fwd)).toHaveLength(1)
   })
 
+  it.skipIf(!!f.skip)('port close from a process that does not serve (boxd run) ends the relay for good', async () => {
+    const fwd = forwardId(7001)
+    const relay = record(fwd).relay
+    const hostPort = app.services.store.ports.get(machineId, 7001)!.host_port
+    const cli = createApp(config(), { driver: f.make(dir), log: pino({ level: 'silent' }) })
+    try {
+      const o = await run(cli, alice, 'port close web 7001')
+      expect(o.ok).toBe(true)
+    } finally {
+      cli.close()
+    }
+    expect(isAlive(relay)).toBe(false)
+    // Longer than the serving process's relay watch: it must not start the relay again.
+    await new Promise((r) => setTimeout(r, 2500))
+    expect(relayPids(fwd)).toEqual([])
+    expect((await exchange(hostPort, 'x')).error).toBe('ECONNREFUSED')
+  })
+
   it.skipIf(!!f.skip)('rm leaves no relay behind', async () => {
     const fwds = app.services.store.ports.forMachine(machineId).map((r) => r.id)
     expect(fwds.length).toBeGreaterThan(0)
