@@ -24,6 +24,9 @@ export interface PortOptions {
   stateDir?: string
 }
 
+/** Why a forward is not bound; hostPort: the host port could not be bound (taken, not allowed). */
+interface Failure { reason: string; hostPort: boolean }
+
 /** How often a serving process checks that its relays still run (one found dead is started again). */
 const RELAY_WATCH_MS = 2000
 
@@ -49,7 +52,7 @@ export interface PortView {
 
 export class PortService {
   private readonly live = new Map<string, Forwarder | RelayBinding>() // forward id → bound listener or relay
-  private readonly failures = new Map<string, string>()      // forward id → why it is not bound
+  private readonly failures = new Map<string, Failure>()     // forward id → why it is not bound
   private readonly forwardMachine = new Map<string, string>() // forward id → machine id
   private readonly locks = new Map<string, Promise<unknown>>()
   private serving = false
@@ -101,9 +104,12 @@ export class PortService {
         }
         const problem = await this.activate(row, m)
         if (problem === undefined) return this.view(row, m)
+        // The host port is fine but the machine side is not (its relay could not start): the
+        // forward stays, reported as failed with the reason, and is tried again on the next start.
+        if (!problem.hostPort) return this.view(row, m)
         this.store.ports.delete(row.id)
         this.failures.delete(row.id)
-        if (req.hostPort !== undefined) throw conflict(`host port ${hostPort} is in use on ${this.options.listen}: ${problem}`, 'leave out --host-port to get a free one')
+        if (req.hostPort !== undefined) throw conflict(`host port ${hostPort} is in use on ${this.options.listen}: ${problem.reason}`, 'leave out --host-port to get a free one')
       }
       throw conflict(`no free host port found in ${from}-${to}`, 'close some with `port close`, or ask the operator for a wider --port-range')
     })
@@ -167,7 +173,7 @@ export class PortService {
 
   private view(f: PortForwardRow, m: MachineRow): PortView {
     const host = this.options.listen.includes(':') ? `[${this.options.listen}]` : this.options.listen
-    const reason = this.failures.get(f.id)
+    const reason = this.failures.get(f.id)?.reason
     // A process that does not serve still sees a relay that runs (relays outlive the server).
     const listening = this.live.has(f.id) || (!this.serving && !!this.relays?.running(f.id))
     const state: PortState = listening ? 'listening' : reason ? 'failed' : 'inactive'
@@ -178,14 +184,15 @@ export class PortService {
   }
 
   /** Bind now if this process serves and the machine runs; returns why binding failed, if it did. */
-  private async activate(row: PortForwardRow, m: MachineRow): Promise<string | undefined> {
+  private async activate(row: PortForwardRow, m: MachineRow): Promise<Failure | undefined> {
     if (!this.serving) return undefined
     if (this.store.machines.get(m.id)?.status === 'running') {
       await this.bind(row, m)
       return this.failures.get(row.id)
     }
     // Not running: still make sure the port is free now, so `port open` says so at once.
-    return probe(this.options.listen, row.host_port)
+    const reason = await probe(this.options.listen, row.host_port)
+    return reason === undefined ? undefined : { reason, hostPort: true }
   }
 
   private async bindMachine(m: MachineRow): Promise<void> {
@@ -217,9 +224,10 @@ export class PortService {
       }
       this.failures.delete(row.id)
     } catch (e) {
+      // An errno code is the host port's (listen); anything else is the machine side's.
       const err = e as NodeJS.ErrnoException
       const reason = err.code === 'EADDRINUSE' ? 'address in use' : err.code ?? err.message
-      this.failures.set(row.id, reason)
+      this.failures.set(row.id, { reason, hostPort: err.code !== undefined })
       this.log.warn({ forward: label, reason }, 'could not bind a forwarded port')
     }
   }

@@ -10,13 +10,14 @@ import { makeApp, addUser, run, type TestApp } from '../helpers/app.js'
 import type { User } from '../../src/store/index.js'
 import { LoopbackDriver, startTcpEcho } from '../proxy/helpers.js'
 import pino from 'pino'
+import { DriverError } from '../../src/machines/driver.js'
 
 let app: TestApp
 let driver: LoopbackDriver
 let echo: Awaited<ReturnType<typeof startTcpEcho>>
 let alice: User
 let bob: User
-const RANGE = { from: 30000, to: 30999 }
+const RANGE = { from: 30000, to: 30899 }
 
 const ok = async (u: User, line: string) => {
   const o = await run(app, u, `${line} --json`)
@@ -81,7 +82,7 @@ describe('port open', () => {
     }
   })
   it('refuses a host port outside the operator\'s range (a user cannot take boxd\'s own ports)', async () => {
-    for (const hp of [22, 2222, 8443, 29999, 31000]) {
+    for (const hp of [22, 2222, 8443, 29999, 30900]) {
       expect((await run(app, alice, `port open web 8080 --host-port ${hp}`)).error?.code, String(hp)).toBe('usage')
     }
   })
@@ -100,6 +101,29 @@ describe('port open', () => {
       expect((await run(app, bob, line)).error?.code, line).toBe('not_found')
     }
     expect((await ok(bob, 'port ls')).ports).toEqual([])
+  })
+})
+
+describe('port open when the machine side cannot be served', () => {
+  it('the host port is free but no relay can start: kept, state failed with the reason (not a port conflict)', async () => {
+    class Unreachable extends LoopbackDriver {
+      async netns(): Promise<never> { throw new DriverError('unavailable', 'no way into this machine') }
+    }
+    const other = makeApp({ driver: new Unreachable(), config: { portRange: { from: 30900, to: 30999 } } })
+    try {
+      const carol = addUser(other, 'carol@example.com').user
+      const o1 = await run(other, carol, 'new --name=web')
+      expect(o1.ok).toBe(true)
+      await other.services.ports.start()
+      const o = await run(other, carol, 'port open web 8080 --json')
+      expect(o.ok).toBe(true)
+      const r = JSON.parse(o.stdout)
+      expect(r).toMatchObject({ state: 'failed', reason: expect.stringMatching(/no way into this machine/) })
+      expect(other.services.store.ports.forMachine(other.services.store.machines.byName('web')!.id)).toHaveLength(1)
+    } finally {
+      await other.services.ports.stop()
+      other.cleanup()
+    }
   })
 })
 
