@@ -3,7 +3,7 @@
 // out of the kernel's ephemeral range, so no client socket of a parallel test can hold one.
 import { execFile, spawn } from 'node:child_process'
 import { promisify } from 'node:util'
-import { connect, createServer, type Server, type Socket } from 'node:net'
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createApp } from '../../src/app.js'
 import { makeApp, addUser, run, type TestApp } from '../helpers/app.js'
@@ -234,6 +234,35 @@ describe('streams', () => {
       }
     } finally {
       machine.kill()
+    }
+  })
+  it('write-write-read exchanges are not held back by boxd (no Nagle delay of its own)', async () => {
+    const answering = await new Promise<Server>((res) => {
+      const srv = createServer((s) => {
+        let got = ''
+        s.on('data', (d: Buffer) => { got += d.toString(); while (got.length >= 4) { got = got.slice(4); s.write('ok') } })
+      })
+      srv.listen(0, '127.0.0.1', () => res(srv))
+    })
+    driver.targets.set(9200, (answering.address() as AddressInfo).port)
+    try {
+      const r = await ok(alice, 'port open web 9200')
+      const s = connect(r.host_port, '127.0.0.1')
+      await new Promise((res) => s.once('connect', res))
+      s.setNoDelay(true)
+      const t0 = performance.now()
+      for (let i = 0; i < 20; i++) {
+        const answered = new Promise((res) => s.once('data', res))
+        s.write('ab')
+        await new Promise((res) => setTimeout(res, 1))
+        s.write('cd')
+        await answered
+      }
+      const ms = performance.now() - t0
+      s.destroy()
+      expect(ms).toBeLessThan(400)
+    } finally {
+      answering.close()
     }
   })
   it('backpressure: a machine that does not read stalls the sender instead of filling boxd\'s memory', async () => {

@@ -120,6 +120,33 @@ describe('port relay program', () => {
     expect(rss).toBeLessThan(128 << 20)
   })
 
+  it('write-write-read exchanges are not held back by the relay (no Nagle delay of its own)', async () => {
+    // The machine answers once it has both halves of a request; a relay whose socket batched the
+    // second small write until the first was acknowledged would stall on the machine's delayed ACK.
+    const m = await machine((s) => {
+      let got = ''
+      s.on('data', (d: Buffer) => {
+        got += d.toString()
+        while (got.length >= 4) { got = got.slice(4); s.write('ok') }
+      })
+    })
+    const r = await relay(m.port)
+    const s = connect(r.port, '127.0.0.1')
+    await new Promise((res) => s.once('connect', res))
+    s.setNoDelay(true)
+    const t0 = performance.now()
+    for (let i = 0; i < 20; i++) {
+      const answered = new Promise((res) => s.once('data', res))
+      s.write('ab')
+      await new Promise((res) => setTimeout(res, 1))
+      s.write('cd')
+      await within(answered, 5000, 'answer')
+    }
+    const ms = performance.now() - t0
+    s.destroy()
+    expect(ms).toBeLessThan(400)
+  })
+
   it('rejects a source outside --to before reading a byte, and never contacts the machine', async () => {
     const m = await machine((s) => s.pipe(s))
     const r = await relay(m.port, ['10.0.0.0/8', '2001:db8::/32'])

@@ -72,6 +72,12 @@ function adoptAccepted(sock, reader) {
 }
 
 function bridgeJoin(a, ra, b, rb) {
+  // A relay must not batch on its own: the endpoints' sockets already decide about Nagle, and a
+  // relay that holds a small write until the previous one is acknowledged stalls write-write-read
+  // exchanges on the peer's delayed ACK (~40 ms each). Bulk writes are large either way.
+  // (On a unix socket this is a no-op.)
+  a.setNoDelay(true)
+  b.setNoDelay(true)
   const kill = () => { a.destroy(); b.destroy() }
   a.on('error', kill)
   b.on('error', kill)
