@@ -15,7 +15,7 @@
 //     copies into Driver.connect (→ the machine's forwarder → 127.0.0.1:PORT). Kept as the
 //     in-run comparison for forward_vs_loopback.
 //   forward_real_machine: 1 when the figures above come from a real sandbox machine; 0 when the
-//     sandbox driver cannot run here (not root …): then a stand-in driver dials servers on the
+//     sandbox driver cannot run here (not root …, or BOXD_BENCH_STAND_IN=1): then a stand-in driver dials servers on the
 //     host's 127.0.0.1 (no namespaces, ports served in boxd's process), with the reason printed.
 // Processes as in real use: the servers run inside the machine (exec), each client in its own
 // process (one in the machine's network namespace for the direct figures, one on the host), boxd
@@ -159,6 +159,7 @@ export async function run({ quick, log }) {
 
   let real = true
   try {
+    if (process.env.BOXD_BENCH_STAND_IN) throw new Error('BOXD_BENCH_STAND_IN is set')
     const { SandboxDriver } = await import(new URL('machines/sandbox/index.js', dist))
     await new SandboxDriver({ dataDir: dir }).check()
   } catch (e) {
