@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { HttpBindings } from '@hono/node-server'
-import { Hono, type Context } from 'hono'
+import { Hono } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { rateKeyOf } from '../auth/ratelimit.js'
 import type { Principal } from '../auth/principal.js'
@@ -25,11 +25,7 @@ export interface HttpDoorOptions {
 
 type Env = { Bindings: Partial<HttpBindings> }
 
-const JSON_HEADERS = {
-  'Content-Type': 'application/json; charset=utf-8',
-  // Replies can carry secrets (`token shorten`, `ssh-key generate-api-key`): never cache them.
-  'Cache-Control': 'no-store',
-}
+const CONTENT_TYPE = 'application/json; charset=utf-8'
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
@@ -48,20 +44,21 @@ export function createHttpApp(deps: { dispatcher: Dispatcher; services: Services
     // 405 first: the command is the body, so no other method can carry one (and a GET that
     // acted would be a CSRF and link-preview hazard).
     if (c.req.method !== 'POST') {
-      return reply(c, requestId, new CommandError('usage', `${c.req.method} is not allowed on /exec: use POST with the command as the body`, { headers: { Allow: 'POST' } }), 405)
+      return reply(requestId, new CommandError('usage', `${c.req.method} is not allowed on /exec: use POST with the command as the body`, { headers: { Allow: 'POST' } }), 405)
     }
 
     // 401: nothing about the request is looked at before the caller is known.
+    const incoming = c.env?.incoming as IncomingMessage | undefined
     let principal: Principal
     try {
-      principal = authenticate(c.req.header('authorization'))
+      principal = authenticate(incoming ? rawHeader(incoming, 'authorization') : c.req.header('authorization'))
     } catch (e) {
       const err = asCommandError(e)
       // The reason is logged for the operator; the credential itself never is.
       log.info({ requestId, door: 'http', status: 401, reason: err.message }, 'exec refused')
-      return reply(c, requestId, err)
+      return reply(requestId, err)
     }
-    principal.remoteAddress = c.env?.incoming?.socket?.remoteAddress
+    principal.remoteAddress = incoming?.socket?.remoteAddress
 
     // 429 before the body is read: a caller over quota cannot make us read, decode or parse
     // anything. Mutating quota is charged later, once the verb is known (RateLimiter.beforeRun).
@@ -70,36 +67,34 @@ export function createHttpApp(deps: { dispatcher: Dispatcher; services: Services
       limitHeaders = limiter.take(rateKeyOf(principal)!, 'request').headers
     } catch (e) {
       services.metrics.rateLimitHit('http')
-      return reply(c, requestId, asCommandError(e))
+      return reply(requestId, asCommandError(e))
     }
 
     // 413 while reading: the limit holds for chunked bodies too.
     let line: string
     try {
-      line = decodeLine(await readBody(c.req.raw, maxBody, c.env?.incoming as IncomingMessage | undefined))
+      line = decodeLine(await readBody(c.req.raw, maxBody, incoming))
     } catch (e) {
-      return reply(c, requestId, asCommandError(e), undefined, limitHeaders)
+      return reply(requestId, asCommandError(e), undefined, limitHeaders)
     }
 
     const outcome = await dispatchWithDeadline(line, principal, requestId, c.env?.outgoing as ServerResponse | undefined, c.req.raw)
     if (outcome === 'timeout') {
-      return reply(c, requestId, new CommandError('timeout', `the command did not finish within ${Math.round(deadlineMs / 1000)} s`, { hint: 'it may still complete; check its effect before retrying' }), undefined, limitHeaders)
+      return reply(requestId, new CommandError('timeout', `the command did not finish within ${Math.round(deadlineMs / 1000)} s`, { hint: 'it may still complete; check its effect before retrying' }), undefined, limitHeaders)
     }
     // Debug only: every call is already in the audit trail; a line per request at info would cost
     // a write syscall each on the hot path.
-    log.debug({ requestId, door: 'http', verb: outcome.verb, status: outcome.http, ms: Math.round(outcome.durationMs), key: principal.keyFingerprint }, 'exec')
-    return c.body(JSON.stringify(outcome.body), outcome.http as ContentfulStatusCode, {
-      ...JSON_HEADERS, 'X-Request-Id': outcome.requestId, ...limitHeaders, ...outcome.error?.headers,
-    })
+    if (log.isLevelEnabled('debug')) log.debug({ requestId, door: 'http', verb: outcome.verb, status: outcome.http, ms: Math.round(outcome.durationMs), key: principal.keyFingerprint }, 'exec')
+    return jsonResponse(JSON.stringify(outcome.body), outcome.http, outcome.requestId, limitHeaders, outcome.error?.headers)
   })
 
-  app.notFound((c) => reply(c, randomUUID(), new CommandError('not_found', `no such endpoint ${c.req.method} ${c.req.path.slice(0, 100)}`, { hint: 'the API is POST /exec' })))
+  app.notFound((c) => reply(randomUUID(), new CommandError('not_found', `no such endpoint ${c.req.method} ${c.req.path.slice(0, 100)}`, { hint: 'the API is POST /exec' })))
 
   // A bug in the door itself: logged in full, answered with nothing but the code.
   app.onError((err, c) => {
     const requestId = randomUUID()
     log.error({ err, requestId, door: 'http' }, 'internal error')
-    return reply(c, requestId, new CommandError('internal', `internal error (request id ${requestId})`))
+    return reply(requestId, new CommandError('internal', `internal error (request id ${requestId})`))
   })
 
   function authenticate(header: string | undefined): Principal {
@@ -132,23 +127,23 @@ export function createHttpApp(deps: { dispatcher: Dispatcher; services: Services
    * adapter build a full web Request for every call).
    */
   async function dispatchWithDeadline(line: string, principal: Principal, requestId: string, outgoing: ServerResponse | undefined, raw: Request): Promise<Outcome | 'timeout'> {
-    const ac = new AbortController()
+    const ac = new LazyAbort()
     const onGone = () => {
       if (!outgoing || !outgoing.writableFinished) ac.abort(new Error('client went away'))
     }
-    if (outgoing) outgoing.once('close', onGone)
+    if (outgoing) outgoing.on('close', onGone)
     else raw.signal.addEventListener('abort', onGone, { once: true })
     let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => {
-        ac.abort(new CommandError('timeout', 'deadline passed'))
-        resolve('timeout')
-      }, deadlineMs)
-    })
-    const run = dispatcher.dispatch({ line, principal, door: 'http', forceJson: true, signal: ac.signal, requestId })
-    run.catch(() => {}) // after a 504 nobody awaits it; before, the race rethrows to onError
     try {
-      return await Promise.race([run, deadline])
+      // One promise settled by whichever comes first: the outcome (or the dispatcher's throw,
+      // which goes to onError) or the deadline. After a 504 nobody awaits the run.
+      return await new Promise<Outcome | 'timeout'>((resolve, reject) => {
+        timer = setTimeout(() => {
+          ac.abort(new CommandError('timeout', 'deadline passed'))
+          resolve('timeout')
+        }, deadlineMs)
+        dispatcher.dispatch({ line, principal, door: 'http', forceJson: true, signal: ac.signal, requestId }).then(resolve, reject)
+      })
     } finally {
       clearTimeout(timer)
       if (outgoing) outgoing.off('close', onGone)
@@ -157,6 +152,32 @@ export function createHttpApp(deps: { dispatcher: Dispatcher; services: Services
   }
 
   return app
+}
+
+/**
+ * An AbortController made only if the verb asks for its signal (most never do, and making one
+ * costs more than the rest of the door's bookkeeping). An abort before that is remembered: the
+ * signal is then born aborted, with the same reason.
+ */
+class LazyAbort {
+  private controller?: AbortController
+  private reason: unknown
+  private aborted = false
+
+  readonly signal = (): AbortSignal => {
+    if (!this.controller) {
+      this.controller = new AbortController()
+      if (this.aborted) this.controller.abort(this.reason)
+    }
+    return this.controller.signal
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.reason = reason
+    this.controller?.abort(reason)
+  }
 }
 
 function decodeLine(body: Buffer): string {
@@ -172,6 +193,37 @@ function asCommandError(e: unknown): CommandError {
   throw e // not ours to translate: onError answers 500 without detail
 }
 
-function reply(c: Context<Env>, requestId: string, err: CommandError, status = httpStatus(err.code), extra: Record<string, string> = {}): Response {
-  return c.body(JSON.stringify(err.toJSON()), status as ContentfulStatusCode, { ...JSON_HEADERS, 'X-Request-Id': requestId, ...extra, ...err.headers })
+function reply(requestId: string, err: CommandError, status = httpStatus(err.code), extra?: Record<string, string>): Response {
+  return jsonResponse(JSON.stringify(err.toJSON()), status, requestId, extra, err.headers)
 }
+
+/**
+ * A JSON reply, its headers as a plain object with lower-case names: what Headers would send
+ * (later sources win, names case-insensitive), without building a Headers object per request —
+ * the Node adapter writes a plain object straight to the socket. Replies can carry secrets
+ * (`token shorten`, `ssh-key generate-api-key`): never cached.
+ */
+function jsonResponse(body: string, status: number, requestId: string, ...more: Array<Record<string, string> | undefined>): Response {
+  const headers: Record<string, string> = { 'content-type': CONTENT_TYPE, 'cache-control': 'no-store', 'x-request-id': requestId }
+  for (const h of more) if (h) for (const k in h) headers[k.toLowerCase()] = h[k]
+  return new Response(body, { status: status as ContentfulStatusCode, headers })
+}
+
+/**
+ * A request header from the Node request's raw list (reading c.req.header() builds a Headers
+ * object for the whole request). Values are trimmed and repeated headers joined with ", ", as
+ * Headers.get does, so a doubled Authorization is as malformed here as there.
+ */
+function rawHeader(incoming: IncomingMessage, name: string): string | undefined {
+  const raw = incoming.rawHeaders
+  let value: string | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]
+    if (k.length !== name.length || k.toLowerCase() !== name) continue
+    const v = raw[i + 1].replace(HTTP_WHITESPACE_EDGES, '') // as Headers normalizes a value
+    value = value === undefined ? v : `${value}, ${v}`
+  }
+  return value
+}
+
+const HTTP_WHITESPACE_EDGES = /^[\t\n\r ]+|[\t\n\r ]+$/g

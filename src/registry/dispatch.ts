@@ -21,7 +21,11 @@ export interface DispatchRequest {
   tty?: boolean
   stdin?: () => Promise<Buffer | undefined>
   progress?: (message: string) => void
-  signal?: AbortSignal
+  /**
+   * Aborted when the door's deadline passes or the client goes away. A function is called the
+   * first time the verb reads ctx.signal (most verbs never do, and an AbortSignal is costly to make).
+   */
+  signal?: AbortSignal | (() => AbortSignal)
   requestId?: string
 }
 
@@ -45,7 +49,23 @@ export interface Outcome {
 }
 
 export class Dispatcher {
-  constructor(private readonly registry: Registry, private readonly services: Services) {}
+  /** What every ctx inherits: the services (live: a service replaced later is seen) and a lazy `signal`. */
+  private readonly ctxBase: Services
+
+  constructor(private readonly registry: Registry, private readonly services: Services) {
+    this.ctxBase = Object.create(services, {
+      signal: {
+        get(this: CtxWithSource): AbortSignal {
+          const s = this[SIGNAL_SOURCE]
+          if (typeof s !== 'function') return s
+          const signal = s()
+          Object.defineProperty(this, 'signal', { value: signal, enumerable: true })
+          return signal
+        },
+        enumerable: true,
+      },
+    }) as Services
+  }
 
   async dispatch(req: DispatchRequest): Promise<Outcome> {
     const outcome = await this.handle(req)
@@ -127,14 +147,14 @@ export class Dispatcher {
   private ctx(req: DispatchRequest, requestId: string): Ctx {
     // The services are the prototype, not copied: copying ~20 properties per call showed in
     // profiles, and a service replaced on `services` (tests do) is still seen.
-    const ctx = Object.create(this.services) as Ctx
+    const ctx = Object.create(this.ctxBase) as CtxWithSource
     ctx.principal = req.principal
     ctx.requestId = requestId
     ctx.door = req.door
     ctx.registry = this.registry
     ctx.stdin = req.stdin ?? noStdin
     ctx.progress = req.progress ?? noProgress
-    ctx.signal = req.signal ?? new AbortController().signal
+    ctx[SIGNAL_SOURCE] = req.signal ?? neverAborted
     return ctx
   }
 
@@ -147,3 +167,7 @@ export class Dispatcher {
 
 const noStdin = async (): Promise<Buffer | undefined> => undefined
 const noProgress = (_message: string): void => {}
+
+const SIGNAL_SOURCE = Symbol('signal source')
+type CtxWithSource = Ctx & { [SIGNAL_SOURCE]: AbortSignal | (() => AbortSignal) }
+const neverAborted = () => new AbortController().signal

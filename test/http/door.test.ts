@@ -37,6 +37,15 @@ const slow = defineCommand({
     ctx.signal.addEventListener('abort', () => { clearTimeout(t); resolve({ aborted: true }) })
   }),
 })
+// Reads ctx.signal only after the deadline passed (the door makes the signal lazily).
+let lateSignal: Promise<AbortSignal> | undefined
+const late = defineCommand({
+  name: 'late-signal', summary: 'reads its signal late', usage: 'late-signal', examples: ['late-signal'], mutates: false,
+  run: (_i, ctx) => {
+    lateSignal = new Promise((resolve) => setTimeout(() => resolve(ctx.signal), 400))
+    return lateSignal.then(() => ({ done: true }))
+  },
+})
 const echo = defineCommand({
   name: 'echo-principal', summary: 'returns the principal', usage: 'echo-principal', examples: ['echo-principal'], mutates: false,
   run: (_i, ctx) => ctx.principal,
@@ -51,7 +60,7 @@ const write = defineCommand({
 })
 
 function door(o: { deadlineMs?: number } = {}) {
-  const registry = new Registry([...commands, slow, echo, boom, write])
+  const registry = new Registry([...commands, slow, late, echo, boom, write])
   return createHttpApp({ dispatcher: new Dispatcher(registry, app.services), services: app.services }, o)
 }
 
@@ -59,7 +68,7 @@ function token(claims: object = {}): string {
   return mintToken(JSON.stringify(claims), key, NS)
 }
 
-function post(h: ReturnType<typeof door>, line: string, bearer = token({ cmds: ['slow', 'echo-principal', 'boom', 'write', 'whoami'] }), init: RequestInit = {}) {
+function post(h: ReturnType<typeof door>, line: string, bearer = token({ cmds: ['slow', 'late-signal', 'echo-principal', 'boom', 'write', 'whoami'] }), init: RequestInit = {}) {
   return h.request('/exec', { method: 'POST', body: line, headers: { Authorization: `Bearer ${bearer}` }, ...init })
 }
 
@@ -85,6 +94,14 @@ describe('deadline', () => {
     expect(await res.json()).toMatchObject({ code: 'timeout' })
     expect(Date.now() - t0).toBeLessThan(2_000)
     expect(seenSignal?.aborted).toBe(true)
+  })
+
+  it('a verb that first looks at ctx.signal after the deadline finds it aborted, with the timeout as reason', async () => {
+    const res = await post(door({ deadlineMs: 100 }), 'late-signal')
+    expect(res.status).toBe(504)
+    const signal = await lateSignal!
+    expect(signal.aborted).toBe(true)
+    expect(signal.reason).toMatchObject({ code: 'timeout' })
   })
 
   it('a verb that finishes in time is not affected by the deadline', async () => {
