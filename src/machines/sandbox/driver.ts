@@ -110,6 +110,7 @@ export class SandboxDriver implements Driver {
       const p = machinePaths(this.dataDir, spec.id)
       if (fs.existsSync(p.record)) throw new DriverError('exists', `machine ${spec.id} already exists`)
       await fsp.rm(p.dir, { recursive: true, force: true })   // debris of a create interrupted by a crash
+      await removeStaged(this.dataDir, spec.id)                // …and of its staging (ids are per row: none in flight)
       // Built under a temp name and renamed: list() never sees half a machine.
       const stagedPaths = pathsAt(path.join(machinesRoot(this.dataDir), `.creating-${spec.id}-${crypto.randomBytes(4).toString('hex')}`))
       try {
@@ -160,6 +161,10 @@ export class SandboxDriver implements Driver {
       const next: MachineRecord = { ...rec, spec }
       writeJson(p.record, next)
       const cgroup = host.cgroups.create(spec.id, { cpu: spec.cpu, memoryBytes: spec.memoryBytes, pids: spec.pids ?? DEFAULT_PIDS })
+      // A boxd killed between booting an init and recording it (run.json) left that machine running
+      // with no record; its processes are still in the machine's cgroup. Clear them before booting,
+      // or two inits would mount and write the same disk.
+      await clearCgroup(cgroup)
       let init: ProcessRef
       try {
         const plan = mountPlan(p, next, {
@@ -229,6 +234,7 @@ export class SandboxDriver implements Driver {
       const p = machinePaths(this.dataDir, id)
       await this.stopLocked(p)
       await this.deleteTree(p.dir)
+      await removeStaged(this.dataDir, id)
       this.diskCache.delete(id)
     })
     await this.gcEtc()
@@ -412,6 +418,14 @@ function removeDebris(root: string): void {
   }
 }
 
+/** Staging dirs of this machine id left by a create that a crash cut off (held under its lock). */
+async function removeStaged(dataDir: string, id: string): Promise<void> {
+  const root = machinesRoot(dataDir)
+  for (const name of fs.readdirSync(root)) {
+    if (name.startsWith(`.creating-${id}-`)) await fsp.rm(path.join(root, name), { recursive: true, force: true })
+  }
+}
+
 /** PID 1 (tini) and its child: the boot command, or a sleep that keeps the machine up. */
 function initArgv(spec: MachineSpec): string[] {
   const env = { PATH: MACHINE_PATH, HOME: '/root', HOSTNAME: spec.name, container: 'boxd', ...spec.env }
@@ -423,6 +437,16 @@ function initArgv(spec: MachineSpec): string[] {
 async function killCgroupMembers(cg: MachineCgroup): Promise<void> {
   for (const pid of cgroupPids(cg)) {
     try { process.kill(pid, 'SIGKILL') } catch { /* gone */ }
+  }
+}
+
+/** Kill whatever is in the machine's cgroup and wait (bounded) until it is empty. */
+async function clearCgroup(cg: MachineCgroup): Promise<void> {
+  const deadline = Date.now() + 5000
+  while (cgroupPids(cg).length > 0) {
+    if (Date.now() > deadline) throw new DriverError('unavailable', `processes of an unrecorded earlier boot did not exit: ${cgroupPids(cg).slice(0, 5).join(' ')}`)
+    await killCgroupMembers(cg)
+    await new Promise((r) => setTimeout(r, 20))
   }
 }
 
