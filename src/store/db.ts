@@ -41,6 +41,7 @@ export function openAuditDatabase(path: string, migrations: readonly Migration[]
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = NORMAL')
     db.pragma('busy_timeout = 5000')
+    db.pragma(`wal_autocheckpoint = ${AUDIT_CHECKPOINT_PAGES}`)
     migrate(db, migrations)
     return db
   } catch (e) {
@@ -48,6 +49,16 @@ export function openAuditDatabase(path: string, migrations: readonly Migration[]
     throw e
   }
 }
+
+/**
+ * The audit WAL is folded into audit.db every this many pages (~10 MiB) instead of SQLite's 1000:
+ * a checkpoint runs inside the request that crosses the mark and waits for two fsyncs, and the
+ * rows' pages repeat (each row rewrites the same few index leaves), so ten times fewer
+ * checkpoints copy about ten times fewer pages. Crash safety is unchanged (every row is in the
+ * WAL before the answer); what a power loss may drop is bounded by the kernel's writeback of
+ * the WAL (~30 s) either way.
+ */
+const AUDIT_CHECKPOINT_PAGES = 10_000
 
 export function migrate(db: DB, migrations: readonly Migration[]): void {
   const latest = migrations.reduce((m, x) => Math.max(m, x.version), 0)

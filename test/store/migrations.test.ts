@@ -64,6 +64,8 @@ describe('store', () => {
       expect(a.name).toBe(join(path, '..', 'audit.db'))
       expect(a.pragma('journal_mode', { simple: true })).toBe('wal')
       expect(a.pragma('synchronous', { simple: true })).toBe(1)
+      expect(a.pragma('wal_autocheckpoint', { simple: true })).toBe(10_000)
+      expect(a.pragma('page_size', { simple: true })).toBe(1024)
       expect(a.pragma('user_version', { simple: true })).toBe(Math.max(...AUDIT_MIGRATIONS.map((m) => m.version)))
       // boxd.db no longer has the table: a commit to audit.db is not a change to boxd.db.
       expect(store.db.prepare("SELECT count(*) n FROM sqlite_master WHERE name = 'audit_log'").get()).toEqual({ n: 0 })
