@@ -1,6 +1,7 @@
 // Bearer credentials for the HTTPS door, over the store: boxd0 tokens (verified by TokenVerifier
 // against registered keys of active users) and boxd1 handles (server-side names for a stored
 // boxd0, fully re-verified on every use). Also issues server-made API keys.
+import * as nodeCrypto from 'node:crypto'
 import { createHash, createHmac, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { CommandError, forbidden, notFound, usage } from '../errors.js'
 import type { Clock } from '../services.js'
@@ -107,8 +108,7 @@ export class TokenService {
    */
   authenticate(credential: string): Principal {
     if (credential.startsWith(HANDLE_PREFIX)) return this.resolveHandle(credential)
-    const digest = sha256(credential)
-    const id = digest.toString('base64')
+    const id = sha256Base64(credential)
     const now = this.clock.now()
     // Taken before any row is read (a commit landing after it moves it again).
     const gen = this.store.generation()
@@ -130,7 +130,7 @@ export class TokenService {
     this.last = undefined
     const v = this.verifier.verify(credential)
     const reg = this.last as TokenService['last']
-    const tokenId = `sig_${digest.subarray(0, 10).toString('hex')}`
+    const tokenId = `sig_${Buffer.from(id, 'base64').subarray(0, 10).toString('hex')}`
     if (reg && reg.fp === v.fingerprint && reg.keyId === v.keyId && reg.user.id === v.userId) {
       deepFreeze(v.claims) // shared by every request that presents this token
       this.verified.set(id, { v, publicKey: reg.publicKey, user: reg.user, tokenId, gen })
@@ -328,6 +328,10 @@ function deepFreeze(v: unknown): void {
 function sha256(s: string | Buffer): Buffer {
   return createHash('sha256').update(s).digest()
 }
+
+// crypto.hash (Node ≥ 20.12) skips the Hash object: a third of the cost of a token cache lookup.
+const oneShotHash = (nodeCrypto as { hash?: (alg: string, data: string, enc: 'base64') => string }).hash
+const sha256Base64: (s: string) => string = oneShotHash ? (s) => oneShotHash('sha256', s, 'base64') : (s) => sha256(s).toString('base64')
 
 /** boxd1 handle for a stored token: HMAC-SHA256(salt, token), first 160 bits in base32. */
 function handleFor(salt: Buffer, token: string): string {

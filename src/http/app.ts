@@ -10,7 +10,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { rateKeyOf } from '../auth/ratelimit.js'
 import type { Principal } from '../auth/principal.js'
 import { CommandError, httpStatus } from '../errors.js'
-import type { Dispatcher, Outcome } from '../registry/dispatch.js'
+import { bodyJson, type Dispatcher, type Outcome } from '../registry/dispatch.js'
 import type { Services } from '../services.js'
 import { MAX_BODY_BYTES, readBody } from './body.js'
 import { mountOpsRoutes } from '../ops/http-routes.js'
@@ -85,7 +85,7 @@ export function createHttpApp(deps: { dispatcher: Dispatcher; services: Services
     // Debug only: every call is already in the audit trail; a line per request at info would cost
     // a write syscall each on the hot path.
     if (log.isLevelEnabled('debug')) log.debug({ requestId, door: 'http', verb: outcome.verb, status: outcome.http, ms: Math.round(outcome.durationMs), key: principal.keyFingerprint }, 'exec')
-    return jsonResponse(JSON.stringify(outcome.body), outcome.http, outcome.requestId, limitHeaders, outcome.error?.headers)
+    return jsonResponse(bodyJson(outcome), outcome.http, outcome.requestId, limitHeaders, outcome.error?.headers)
   })
 
   app.notFound((c) => reply(randomUUID(), new CommandError('not_found', `no such endpoint ${c.req.method} ${c.req.path.slice(0, 100)}`, { hint: 'the API is POST /exec' })))

@@ -48,6 +48,14 @@ export interface Outcome {
   durationMs: number
 }
 
+/**
+ * The outcome's body as JSON text, for the HTTP door. A JSON outcome's stdout is already exactly
+ * that plus a newline (see ok() and the error path), so it is not serialised a second time.
+ */
+export function bodyJson(o: Outcome): string {
+  return o.json ? o.stdout.slice(0, -1) : JSON.stringify(o.body)
+}
+
 export class Dispatcher {
   /** What every ctx inherits: the services (live: a service replaced later is seen) and a lazy `signal`. */
   private readonly ctxBase: Services

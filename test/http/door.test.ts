@@ -13,7 +13,7 @@ import type { Principal } from '../../src/auth/principal.js'
 import { mintToken } from '../../src/auth/token.js'
 import { publicKeyBlob, publicKeyText, fingerprint } from '../../src/auth/sshsig.js'
 import { createHttpApp } from '../../src/http/app.js'
-import { Dispatcher } from '../../src/registry/dispatch.js'
+import { bodyJson, Dispatcher } from '../../src/registry/dispatch.js'
 import { Registry } from '../../src/registry/registry.js'
 import { defineCommand } from '../../src/registry/types.js'
 import type { User } from '../../src/store/index.js'
@@ -107,6 +107,18 @@ describe('deadline', () => {
   it('a verb that finishes in time is not affected by the deadline', async () => {
     const res = await post(door({ deadlineMs: 5_000 }), 'whoami')
     expect(res.status).toBe(200)
+  })
+})
+
+describe('the reply body', () => {
+  it('is the JSON of the outcome body for every kind of outcome (served from stdout, not serialised twice)', async () => {
+    const registry = new Registry([...commands, slow, late, echo, boom, write])
+    const d = new Dispatcher(registry, app.services)
+    const principal: Principal = { user: { id: user.id, email: 'ann@example.com', role: 'user' }, via: 'token', keyFingerprint: fp, token: { id: 'sig_x', claims: { cmds: ['whoami', 'echo-principal', 'boom'] } } }
+    for (const line of ['whoami', 'whoami --help', 'echo-principal', 'boom', 'nosuch verb', 'whoami extra', 'ssh-key list', '']) {
+      const o = await d.dispatch({ line, principal, door: 'http', forceJson: true })
+      expect(bodyJson(o), line).toBe(JSON.stringify(o.body))
+    }
   })
 })
 
