@@ -35,7 +35,8 @@ export class Store {
   /** boxd.db and audit.db: separate connections, never attached to each other (see absorbLegacyAudit). */
   private constructor(readonly db: DB, readonly auditDb: DB) {
     this.users = new Users(db)
-    this.keys = new SshKeys(db)
+    this.gen = new Generation(db)
+    this.keys = new SshKeys(db, () => this.gen.get())
     this.tokens = new TokenHandles(db)
     this.machines = new Machines(db)
     this.audit = new AuditLog(auditDb)
@@ -47,7 +48,6 @@ export class Store {
     this.ports = new PortForwards(db)
     this.shares = new Shares(db)
     this.browser = new BrowserSessions(db)
-    this.gen = new Generation(db)
   }
 
   /**

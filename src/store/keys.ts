@@ -12,11 +12,18 @@ export interface SshKeyRow {
   removed_at: string | null
 }
 
+// Accounts whose key lists are kept (whoami and ssh-key list read one per request).
+const LIST_CACHE_SIZE = 10_000
+
 export class SshKeys {
   private readonly activeByFp
   private readonly touchStmt
   private readonly byUserStmt
-  constructor(private readonly db: DB) {
+  /** listForUser results, stamped with the Store.generation() taken before they were read. */
+  private readonly lists = new Map<string, { gen: number; rows: SshKeyRow[] }>()
+
+  /** `generation`: Store.generation (src/store/generation.ts), equal only while boxd.db is unchanged. */
+  constructor(private readonly db: DB, private readonly generation: () => number = () => Number.NaN) {
     this.activeByFp = db.prepare<[string], SshKeyRow>('SELECT * FROM ssh_keys WHERE fingerprint = ? AND removed_at IS NULL')
     this.touchStmt = db.prepare('UPDATE ssh_keys SET last_used_at = ? WHERE id = ?')
     this.byUserStmt = db.prepare<[string], SshKeyRow>('SELECT * FROM ssh_keys WHERE user_id = ? AND removed_at IS NULL ORDER BY created_at, rowid')
@@ -27,8 +34,17 @@ export class SshKeys {
     return this.activeByFp.get(fingerprint)
   }
 
+  /** The user's registered keys, oldest first. Served from memory while boxd.db is unchanged. */
   listForUser(userId: string): SshKeyRow[] {
-    return this.byUserStmt.all(userId)
+    const gen = this.generation() // before the read: a commit after it moves it again
+    const hit = this.lists.get(userId)
+    if (hit && hit.gen === gen) return hit.rows.map((k) => ({ ...k }))
+    const rows = this.byUserStmt.all(userId)
+    if (!Number.isNaN(gen)) {
+      if (this.lists.size >= LIST_CACHE_SIZE) this.lists.clear()
+      this.lists.set(userId, { gen, rows: rows.map((k) => ({ ...k })) })
+    }
+    return rows
   }
 
   insert(k: { userId: string; name: string; publicKey: string; fingerprint: string }, now: Date): SshKeyRow {
