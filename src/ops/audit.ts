@@ -66,7 +66,7 @@ export class AuditRecorder implements DispatchObserver {
       duration_ms: outcome.durationMs,
       request_id: outcome.requestId,
     })
-    this.logger.debug({ requestId: outcome.requestId, door, user: principal.user.id, verb: cmd?.name ?? null, code, durationMs: Math.round(outcome.durationMs) }, 'request')
+    if (this.logger.isLevelEnabled('debug')) this.logger.debug({ requestId: outcome.requestId, door, user: principal.user.id, verb: cmd?.name ?? null, code, durationMs: Math.round(outcome.durationMs) }, 'request')
   }
 }
 

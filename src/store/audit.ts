@@ -37,13 +37,14 @@ export interface AuditQuery {
 export class AuditLog {
   private readonly insertStmt
   constructor(private readonly db: DB) {
+    // One statement for every verb call, positional (binding 14 named values costs more).
     this.insertStmt = db.prepare(`INSERT INTO audit_log
       (at, user_id, user_email, via, key_fingerprint, token_id, door, remote_address, verb, machines, args, code, duration_ms, request_id)
-      VALUES (@at, @user_id, @user_email, @via, @key_fingerprint, @token_id, @door, @remote_address, @verb, @machines, @args, @code, @duration_ms, @request_id)`)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
   }
 
-  insert(row: NewAuditRow): number {
-    return Number(this.insertStmt.run(row).lastInsertRowid)
+  insert(r: NewAuditRow): number {
+    return Number(this.insertStmt.run(r.at, r.user_id, r.user_email, r.via, r.key_fingerprint, r.token_id, r.door, r.remote_address, r.verb, r.machines, r.args, r.code, r.duration_ms, r.request_id).lastInsertRowid)
   }
 
   /** Newest first. Every filter is a bound parameter; the SQL text is fixed per filter set. */
