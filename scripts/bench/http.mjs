@@ -71,8 +71,9 @@ export async function run({ quick, log }) {
     const rounds = quick ? 1 : 2
     const observers = app.services.observers
     const all = [...observers]
-    // Diagnostic: the same server without the audit trail's per-request insert (a synchronous,
-    // fsync'd SQLite write), to separate the door's own cost from the audit's.
+    // Diagnostic: the same server without the audit trail's per-request insert (a synchronous
+    // SQLite commit to audit.db, WAL, synchronous=NORMAL), to separate the door's own cost from
+    // the audit's.
     const noAudit = all.filter((o) => o.constructor?.name !== 'AuditRecorder')
     let execRps = 0
     let execNoAuditRps = 0
