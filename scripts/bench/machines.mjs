@@ -128,7 +128,9 @@ async function ssh2Connect(port, username, privateKey) {
     const c = new ssh2.Client()
     c.once('ready', () => resolve(c))
     c.once('error', reject)
-    c.connect({ host: '127.0.0.1', port, username, privateKey, readyTimeout: 30_000 })
+    // TCP_NODELAY as an interactive client would set: without it, each small SSH packet can wait
+    // on the server's delayed ACK (~40 ms per round trip), which would time Nagle, not boxd.
+    c.connect({ sock: connect({ host: '127.0.0.1', port, noDelay: true }), username, privateKey, readyTimeout: 30_000 })
   })
 }
 
