@@ -15,9 +15,8 @@
 // network namespace; boxd kills it on `port close` and machine stop/rm.
 //
 // Shipped as source text written to the data dir, like the forwarder (forwarder/script.ts).
-import fs from 'node:fs'
-import path from 'node:path'
 import { BRIDGE_SOURCE } from '../machines/forwarder/bridge.js'
+import { writeProgramFile } from '../machines/forwarder/script.js'
 
 export const RELAY_SOURCE = String.raw`'use strict'
 const net = require('node:net')
@@ -91,14 +90,5 @@ process.on('SIGINT', () => process.exit(0))
 
 /** Writes the relay program to `<dir>/relay.cjs` (only when it changed) and returns its path. */
 export function writeRelayScript(dir: string): string {
-  const file = path.join(dir, 'relay.cjs')
-  let current: string | undefined
-  try { current = fs.readFileSync(file, 'utf8') } catch { /* first run */ }
-  if (current !== RELAY_SOURCE) {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
-    const tmp = `${file}.${process.pid}.tmp`
-    fs.writeFileSync(tmp, RELAY_SOURCE, { mode: 0o600 })
-    fs.renameSync(tmp, file)
-  }
-  return file
+  return writeProgramFile(dir, 'relay.cjs', RELAY_SOURCE)
 }

@@ -103,13 +103,21 @@ process.on('SIGINT', exitClean)
 
 /** Writes the forwarder program to `<dir>/forwarder.cjs` (only when it changed) and returns its path. */
 export function writeForwarderScript(dir: string): string {
-  const file = path.join(dir, 'forwarder.cjs')
+  return writeProgramFile(dir, 'forwarder.cjs', FORWARDER_SOURCE)
+}
+
+/**
+ * Writes a helper program (run by detached processes) to `<dir>/<name>` only when it changed,
+ * atomically (a running process may be reading the old one), mode 0600; returns its path.
+ */
+export function writeProgramFile(dir: string, name: string, source: string): string {
+  const file = path.join(dir, name)
   let current: string | undefined
   try { current = fs.readFileSync(file, 'utf8') } catch { /* first run */ }
-  if (current !== FORWARDER_SOURCE) {
+  if (current !== source) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
     const tmp = `${file}.${process.pid}.tmp`
-    fs.writeFileSync(tmp, FORWARDER_SOURCE, { mode: 0o600 })
+    fs.writeFileSync(tmp, source, { mode: 0o600 })
     fs.renameSync(tmp, file)
   }
   return file
