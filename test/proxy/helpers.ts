@@ -163,3 +163,27 @@ export function wsConnect(port: number, host: string, headers: Record<string, st
     socket.on('end', () => { if (head === undefined) resolve({ head: buf.toString('latin1'), socket, echo: async () => '' }) })
   })
 }
+
+/**
+ * Milliseconds for 20 write-write-read exchanges through a forward at `port` (client with
+ * TCP_NODELAY). A hop that leaves Nagle on stalls each exchange on the peer's delayed ACK (~40 ms).
+ * Every answer is awaited at most 5 s.
+ */
+export async function writeWriteReadMs(port: number): Promise<number> {
+  const s = connect(port, '127.0.0.1')
+  try {
+    await new Promise((res, rej) => { s.once('connect', res); s.once('error', rej) })
+    s.setNoDelay(true)
+    const t0 = performance.now()
+    for (let i = 0; i < 20; i++) {
+      const answered = new Promise((res) => s.once('data', res))
+      s.write('ab')
+      await new Promise((res) => setTimeout(res, 1))
+      s.write('cd')
+      await Promise.race([answered, new Promise((_, rej) => setTimeout(() => rej(new Error('no answer within 5 s')), 5000).unref())])
+    }
+    return performance.now() - t0
+  } finally {
+    s.destroy()
+  }
+}
