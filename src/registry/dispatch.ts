@@ -104,7 +104,7 @@ export class Dispatcher {
       if (flagTokens.includes('--help') || flagTokens.includes('-h')) {
         checkVerb(req.principal, cmd)
         const h = verbHelp(cmd)
-        return this.ok(req, requestId, started, json, cmd.name, undefined, h, verbHelpText(h))
+        return this.ok(requestId, started, json, cmd.name, undefined, h, verbHelpText(h))
       }
       checkVerb(req.principal, cmd)
       const parsed = parseInput(cmd, rest)
@@ -117,7 +117,7 @@ export class Dispatcher {
       const data = result instanceof Accepted ? result.data : result
       // Human text only for callers that get it (never over HTTP, never with --json).
       const text = json ? '' : cmd.human ? cmd.human(data as never, { tty: Boolean(req.tty) }) : data === undefined ? '' : JSON.stringify(data, null, 2)
-      const out = this.ok(req, requestId, started, json, cmd.name, input, data, text)
+      const out = this.ok(requestId, started, json, cmd.name, input, data, text)
       return result instanceof Accepted ? { ...out, http: 202 } : out
     } catch (e) {
       const error = e instanceof CommandError ? e : this.internal(e, requestId, cmd?.name)
@@ -134,7 +134,7 @@ export class Dispatcher {
     }
   }
 
-  private ok(req: DispatchRequest, requestId: string, started: number, json: boolean, verb: string, input: Outcome['input'], data: unknown, text: string): Outcome {
+  private ok(requestId: string, started: number, json: boolean, verb: string, input: Outcome['input'], data: unknown, text: string): Outcome {
     const stdout = json ? `${JSON.stringify(data ?? null)}\n` : text === '' ? '' : `${text}\n`
     return { ok: true, verb, input, json, data, body: data ?? null, stdout, stderr: '', exit: 0, http: 200, requestId, durationMs: performance.now() - started }
   }
